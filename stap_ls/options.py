@@ -1,0 +1,235 @@
+"""stap's command line, as data.
+
+:class:`StapOptions` holds what ``stap`` would be told: passes, guru mode,
+privilege, tapset directories, target kernel release and architecture, macros,
+script arguments.  :func:`parse_stap_args` reads stap's own command-line syntax
+(short options may be bundled, ``-p1`` or ``-p 1``, ``--opt=VALUE`` or
+``--opt VALUE``) and returns the options with a list of warnings for options
+stap_ls accepts but ignores.  No I/O happens here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+PRIVILEGES = ("stapdev", "stapsys", "stapusr")
+
+# short options of stap that take an argument
+_SHORT_WITH_ARG = set("pIDBGRramoEcxsTSdeLl")
+_SHORT_FLAGS = set("hVvkuwWgPbFtq")
+
+# long options: name -> takes argument ("required" / "optional" / None)
+_LONG = {
+    "help": None, "version": None, "vp": "required", "runtime": "required",
+    "bpf": None, "prologue-searching": "optional", "privilege": "required",
+    "unprivileged": None, "compatible": "required", "check-version": None,
+    "skip-badvars": None, "suppress-handler-errors": None, "use-server": "optional",
+    "list-servers": "optional", "trust-servers": "optional",
+    "use-server-on-error": "optional", "remote": "required", "remote-prefix": None,
+    "tmpdir": "required", "download-debuginfo": "optional",
+    "dump-probe-types": None, "dump-probe-aliases": None, "dump-functions": None,
+    "sysroot": "required", "sysenv": "required", "suppress-time-limits": None,
+    "save-uprobes": None, "target-namespace": "required", "modinfo": "required",
+    "ldd": None, "all-modules": None, "poison-cache": None, "clang": None,
+    "color": "optional", "colour": "optional", "interactive": None,
+    "rlimit-as": "required", "rlimit-cpu": "required", "rlimit-nproc": "required",
+    "rlimit-stack": "required", "rlimit-fsize": "required", "sign-module": "optional",
+    "benchmark-sdt": None, "benchmark-sdt-loops": "required",
+    "benchmark-sdt-threads": "required", "monitor": "optional",
+    "disable-cache": None, "no-global-var-display": None, "language-server": None,
+    # stap_ls's own
+    "format": "required", "engine": "required",
+}
+
+# options whose effect stap_ls does not model (they matter for passes 3-5 only)
+_IGNORED_SHORT = set("kPbFtqBRmoSsdT")
+
+
+class UsageError(Exception):
+    """A command line stap itself would reject."""
+
+
+@dataclass
+class StapOptions:
+    last_pass: int = 5
+    verbose: int = 0
+    guru: bool = False
+    unoptimized: bool = False
+    suppress_warnings: bool = False
+    warnings_as_errors: bool = False
+    include_dirs: list[str] = field(default_factory=list)
+    defines: list[str] = field(default_factory=list)
+    kernel_release: str | None = None
+    arch: str | None = None
+    compatible: str | None = None
+    privilege: str = "stapdev"
+    runtime: str = "kernel"
+    skip_badvars: bool = False
+    command: str | None = None          # -c
+    target_pid: str | None = None       # -x
+    script_text: str | None = None      # -e
+    script_file: str | None = None      # FILE or '-'
+    extra_scripts: list[str] = field(default_factory=list)  # -E
+    script_args: list[str] = field(default_factory=list)
+    list_probes: str | None = None      # -l
+    list_probes_vars: str | None = None  # -L
+    globals_set: list[str] = field(default_factory=list)    # -G
+    output_format: str = "text"         # --format=text|json (stap_ls)
+    engine: str | None = None           # --engine=stap|bpf (stap_ls)
+    #: every option as given, for handing on to the real stap
+    raw: list[str] = field(default_factory=list)
+
+    @property
+    def privilege_explicit(self) -> bool:
+        return self.privilege != "stapdev"
+
+
+def _split_long(arg: str) -> tuple[str, str | None]:
+    name, eq, value = arg[2:].partition("=")
+    return name, (value if eq else None)
+
+
+def parse_stap_args(argv: list[str]) -> tuple[StapOptions, list[str]]:
+    """Parse stap's command line.  Returns the options and ignored-option warnings.
+
+    Raises :class:`UsageError` for what stap would refuse.
+    """
+    o = StapOptions()
+    warnings: list[str] = []
+    i = 0
+    n = len(argv)
+    positional: list[str] = []
+    while i < n:
+        arg = argv[i]
+        if positional or (arg == "-" and o.script_text is None and not positional):
+            positional.append(arg)
+            i += 1
+            continue
+        if arg == "--":
+            positional.extend(argv[i + 1:])
+            break
+        if arg.startswith("--"):
+            name, value = _split_long(arg)
+            kind = _LONG.get(name, "unknown")
+            if kind == "unknown":
+                raise UsageError(f"unrecognized option '{arg}'")
+            if kind == "required" and value is None:
+                if i + 1 >= n:
+                    raise UsageError(f"option '--{name}' requires an argument")
+                i += 1
+                value = argv[i]
+            o.raw.extend(["--" + name + ("=" + value if value is not None else "")])
+            _apply_long(o, name, value, warnings)
+            i += 1
+            continue
+        if arg.startswith("-") and len(arg) > 1:
+            o.raw.append(arg)
+            j = 1
+            while j < len(arg):
+                c = arg[j]
+                if c in _SHORT_WITH_ARG:
+                    value = arg[j + 1:]
+                    if not value:
+                        if i + 1 >= n:
+                            raise UsageError(f"option requires an argument -- '{c}'")
+                        i += 1
+                        value = argv[i]
+                        o.raw.append(value)
+                    _apply_short(o, c, value, warnings)
+                    break
+                if c in _SHORT_FLAGS:
+                    _apply_short(o, c, None, warnings)
+                    j += 1
+                    continue
+                raise UsageError(f"invalid option -- '{c}'")
+            i += 1
+            continue
+        positional.append(arg)
+        i += 1
+    if o.script_text is None and o.list_probes is None and o.list_probes_vars is None:
+        if positional:
+            o.script_file = positional[0]
+            o.script_args = positional[1:]
+    else:
+        o.script_args = positional
+    return o, warnings
+
+
+def _apply_short(o: StapOptions, c: str, v: str | None, warnings: list[str]) -> None:
+    if c == "p":
+        try:
+            p = int(v or "")
+        except ValueError:
+            raise UsageError(f"Invalid pass number '{v}' (should be 1-5).") from None
+        if not 1 <= p <= 5:
+            raise UsageError(f"Invalid pass number '{p}' (should be 1-5).")
+        o.last_pass = p
+    elif c == "v":
+        o.verbose += 1
+    elif c == "g":
+        o.guru = True
+    elif c == "u":
+        o.unoptimized = True
+    elif c == "w":
+        o.suppress_warnings = True
+    elif c == "W":
+        o.warnings_as_errors = True
+    elif c == "I":
+        o.include_dirs.append(v or "")
+    elif c == "D":
+        o.defines.append(v or "")
+    elif c == "r":
+        o.kernel_release = v
+    elif c == "a":
+        o.arch = v
+    elif c == "e":
+        o.script_text = v
+    elif c == "E":
+        o.extra_scripts.append(v or "")
+    elif c == "c":
+        o.command = v
+    elif c == "x":
+        o.target_pid = v
+    elif c == "l":
+        o.list_probes = v
+        o.last_pass = min(o.last_pass, 2)
+    elif c == "L":
+        o.list_probes_vars = v
+        o.last_pass = min(o.last_pass, 2)
+    elif c == "G":
+        o.globals_set.append(v or "")
+    elif c in ("h", "V"):
+        pass
+    elif c in _IGNORED_SHORT:
+        warnings.append(f"option -{c} only affects passes 3-5; ignored by stap-ls check")
+
+
+def _apply_long(o: StapOptions, name: str, v: str | None, warnings: list[str]) -> None:
+    if name == "privilege":
+        if v not in PRIVILEGES:
+            raise UsageError(f"Invalid argument '{v}' for --privilege.")
+        o.privilege = v
+    elif name == "unprivileged":
+        o.privilege = "stapusr"
+    elif name == "compatible":
+        o.compatible = v
+    elif name == "runtime":
+        if v not in ("kernel", "dyninst", "bpf"):
+            raise UsageError(f"Invalid option '{v}' for --runtime.")
+        o.runtime = v or "kernel"
+    elif name == "bpf":
+        o.runtime = "bpf"
+    elif name == "skip-badvars":
+        o.skip_badvars = True
+    elif name == "format":
+        if v not in ("text", "json"):
+            raise UsageError(f"Invalid argument '{v}' for --format (text or json).")
+        o.output_format = v
+    elif name == "engine":
+        if v not in ("stap", "bpf"):
+            raise UsageError(f"Invalid argument '{v}' for --engine (stap or bpf).")
+        o.engine = v
+    elif name in ("help", "version", "language-server"):
+        pass
+    else:
+        warnings.append(f"option --{name} only affects passes 3-5; ignored by stap-ls check")
