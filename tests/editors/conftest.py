@@ -1,0 +1,5 @@
+"""Make editors_support importable for the editor-package tests."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
