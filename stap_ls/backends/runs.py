@@ -187,6 +187,8 @@ class FailedRun(Run):
 
 Engine = Callable[[RunRequest, RunEvents], Run]
 ENGINES: dict[str, Engine] = {}
+#: why an engine could not be loaded
+ENGINE_ERRORS: dict[str, str] = {}
 
 
 def register_engine(name: str, engine: Engine) -> None:
@@ -200,8 +202,8 @@ def _load_engines() -> None:
     if "bpf" not in ENGINES:
         try:  # the BPF engine registers itself when it is there
             import stap_ls.backends.bpf  # noqa: F401
-        except ImportError:
-            pass
+        except Exception as e:  # a broken engine must not break the others
+            ENGINE_ERRORS["bpf"] = f"{type(e).__name__}: {e}"
 
 
 def choose_engine(request: RunRequest) -> str:
@@ -230,8 +232,9 @@ def start_run(request: RunRequest, events: RunEvents | None = None) -> Run:
     engine = ENGINES.get(name)
     if engine is None:
         diag = Diagnostic(Severity.ERROR,
-                          f"the {name!r} run engine is not available "
-                          f"(engines here: {', '.join(sorted(ENGINES)) or 'none'})",
+                          f"the {name!r} run engine is not available"
+                          + (f" ({ENGINE_ERRORS[name]})" if name in ENGINE_ERRORS else "")
+                          + f"; engines here: {', '.join(sorted(ENGINES)) or 'none'}",
                           None, code="run-engine", kind="run")
         return FailedRun(request, events, diag, ["engine"])
     return engine(request, events)

@@ -49,9 +49,10 @@ def stap_argv(request: RunRequest, script: str | None) -> list[str]:
             continue
         args.append(a)
     opts = request.options()
+    last = request.last_pass if request.last_pass is not None else opts.last_pass
     argv = [request.stap_program]
     if opts.verbose == 0:
-        argv.append("-v")
+        argv += ["--vp", progress_verbosity(last)]
     argv += args
     if request.last_pass is not None:
         argv.append(f"-p{request.last_pass}")
@@ -61,6 +62,18 @@ def stap_argv(request: RunRequest, script: str | None) -> list[str]:
     if request.sudo:
         argv = ["sudo", "-n", "--", *argv]
     return argv
+
+
+def progress_verbosity(last_pass: int) -> str:
+    """``--vp`` digits that make stap print its "Pass N: ... in X ms" lines
+    without changing what the requested pass shows.
+
+    A pass's own verbosity changes its ``-p`` dump (``-p1``/``-p2`` print more
+    with it) and makes pass 5 chatty, so those stay at 0; their end is then
+    known from stap's exit.
+    """
+    return "".join("1" if i < last_pass or (i == last_pass and i in (3, 4)) else "0"
+                   for i in range(1, 6))
 
 
 def privileges() -> tuple[bool, str]:
@@ -92,10 +105,11 @@ class StapRun(Run):
         self._stdout_chars = 0
         self._stopped = False
         self._t0 = time.monotonic()
+        self._started: dict[int, float] = {}
         self.reader = StderrReader(Placement(source, aliases), self._on_pass,
                                    self._on_diagnostic)
         self.result.command = stap_argv(request, script_arg)
-        events.on_progress(1, "start", 0.0)
+        self._start_pass(1, self._t0)
         self.process = GroupProcess(self.result.command, self._on_line, cwd=request.cwd,
                                     env=request.env, on_idle=self.reader.tick,
                                     on_exit=self._on_process_exit)
@@ -120,13 +134,29 @@ class StapRun(Run):
                 r.pass_seconds[ev.pass_no] = ev.seconds
             self.events.on_progress(ev.pass_no, "end", ev.seconds)
             if ev.pass_no < self.last_pass:
-                self.events.on_progress(ev.pass_no + 1, "start",
-                                        (ev.at or time.monotonic()) - self._t0)
+                self._start_pass(ev.pass_no + 1, ev.at or time.monotonic())
         elif ev.state == "failed":
             r.failed_pass = ev.pass_no
-            self.events.on_progress(ev.pass_no, "failed", ev.seconds)
-        else:
-            self.events.on_progress(ev.pass_no, ev.state, time.monotonic() - self._t0)
+            seconds = ev.seconds
+            if seconds is None and ev.pass_no in self._started:
+                seconds = time.monotonic() - self._started[ev.pass_no]
+            self.events.on_progress(ev.pass_no, "failed", seconds)
+
+    def _start_pass(self, n: int, at: float) -> None:
+        """Pass ``n`` began at ``at``; pass 5 beginning means the script runs."""
+        self._started[n] = at
+        self.events.on_progress(n, "running" if n == 5 else "start", at - self._t0)
+
+    def _end_unreported_pass(self) -> None:
+        """stap exited 0 without a line for the last pass (its verbosity stays 0
+        so its output is unchanged): the pass ended now."""
+        r = self.result
+        n = self.last_pass
+        if r.failed_pass is None and r.passes_done < n and n in self._started:
+            seconds = round(time.monotonic() - self._started[n], 3)
+            r.passes_done = n
+            r.pass_seconds[n] = seconds
+            self.events.on_progress(n, "end", seconds)
 
     def _on_diagnostic(self, d: Diagnostic) -> None:
         self.result.diagnostics.append(d)
@@ -138,6 +168,8 @@ class StapRun(Run):
         r.seconds = time.monotonic() - self._t0
         r.stopped = self._stopped
         code = returncode if returncode >= 0 else 128 - returncode
+        if code == 0 and not self._stopped:
+            self._end_unreported_pass()
         r.environment = list(self.reader.environment)
         if code != 0 and self.last_pass == 5 and not self.request.sudo \
                 and not privileges()[0] and "privileges" not in r.environment:
@@ -202,7 +234,8 @@ def start_stap_run(request: RunRequest, events: RunEvents) -> Run:
         aliases[script_arg] = source
     elif request.script_path is not None:
         try:
-            with open(request.script_path, encoding="utf-8", errors="replace") as f:
+            where = os.path.join(request.cwd or "", request.script_path)
+            with open(where, encoding="utf-8", errors="replace") as f:
                 source = SourceFile(request.script_path, f.read())
         except OSError as e:
             return _cannot_start(request, events,

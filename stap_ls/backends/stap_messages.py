@@ -39,6 +39,8 @@ _AT = re.compile(r"^(.*) at (\S*):(\d+):(\d+)$")
 _SAW = re.compile(r"^\s+saw: (.*)$")
 _SOURCE = re.compile(r"^\s+source: ")
 _CARET = re.compile(r"^\s+\^\s*$")
+_ALSO = re.compile(r"^((?:identifier|keyword|operator|string|number|embedded-code) .*)"
+                   r" at (\S*):(\d+):(\d+)$")
 _CHECKING = re.compile(r'^Checking "(.*)" failed with error: ')
 _CC_ERROR = re.compile(r"^(\S+?):(\d+):(?:(\d+):)? (?:fatal )?error: (.*)$")
 _TOKEN_TEXT = re.compile(r"'(.*)'$")
@@ -70,6 +72,9 @@ class StapMessage:
     token: str = ""            # stap's token description: "identifier 'foo'"
     saw: str = ""
     lines: list[str] = field(default_factory=list)
+    #: further places stap names after the first (e.g. the declaration of a
+    #: function called with the wrong arity): (file, line, column, token)
+    also: list[tuple[str, int, int, str]] = field(default_factory=list)
 
 
 class Placement:
@@ -108,6 +113,7 @@ class Placement:
         src = self.source(name)
         if src is None:
             return None
+        column = min(column, len(src.line_text(line)) + 1)
         start = src.offset(line, column)
         return Span(src, start, start + _token_length(src, start, token))
 
@@ -134,7 +140,7 @@ def _token_length(src: SourceFile, start: int, token: str) -> int:
 @dataclass
 class PassEvent:
     pass_no: int
-    state: str                 # "end" | "failed" | "running"
+    state: str                 # "end" | "failed"
     seconds: float | None      # stap's own 'real' figure when it gives one
     #: time.monotonic() when stap printed the line (a held event is sent later)
     at: float = 0.0
@@ -218,8 +224,7 @@ class StderrReader:
     # -- passes -----------------------------------------------------------------
     def _pass_line(self, n: int, text: str, real_ms: str | None) -> None:
         if n == 5 and text.startswith("starting run"):
-            self._on_pass(PassEvent(5, "running", None))
-            return
+            return  # the driver reports pass 5's start itself
         if n == 4:
             m = re.search(r'compiled C into "([^"]+)"', text)
             if m:
@@ -266,6 +271,12 @@ class StderrReader:
             else:
                 msg.saw = saw
             return True
+        m = _ALSO.match(line)
+        if m and len(msg.lines) > 1:
+            msg.lines.append(line)
+            file = m.group(2) or self._last_file
+            msg.also.append((file, int(m.group(3)), int(m.group(4)), m.group(1)))
+            return True
         if _SOURCE.match(line) or _CARET.match(line):
             msg.lines.append(line)
             return True
@@ -290,6 +301,10 @@ class StderrReader:
                 span = self.placement.script_start()
         elif self._last_resolving and self._last_span is not None:
             span = self._last_span
+        for file, line, col, token in msg.also:
+            also = self.placement.span(file, line, col, token)
+            if also is not None:
+                related += (Related(also, token),)
         if msg.kind == "WARNING" and msg.file is None and span is None:
             return  # e.g. "Kernel function symbol table missing": not about the script
         if span is None:  # "no probes found", loader errors: about the script as a whole
@@ -323,7 +338,8 @@ class StderrReader:
             text = (f"pass 4 (compile) failed: {where}: error: {what}"
                     + (f" (and {more} more compiler error{'s' if more > 1 else ''})"
                        if more else ""))
-            src_span = self.placement.span(file, line, max(col, 1), "")
+            # gcc counts columns in display units (tabs to 8): point at the line
+            src_span = self.placement.span(file, line, 1, "")
             related = (Related(src_span, "first compiler error"),) if src_span else ()
         diag = Diagnostic(severity=Severity.ERROR, message=text,
                           span=self.placement.script_start(), code="stap-pass4",
