@@ -1,0 +1,208 @@
+"""One user-space binary (executable or shared library) as the target model sees it.
+
+:class:`UserBinary` joins the ELF facts (:mod:`stap_ls.targets.elfinfo`) and the
+DWARF function index (:mod:`stap_ls.targets.dwarfinfo`) of a file, its
+separate debug file when it has one, and the on-disk cache.  The index is
+keyed by build-id, size and mtime; parameters, locals and line tables are
+read from DWARF only when asked for, one compile unit at a time.
+
+Functions come from DWARF when there is DWARF (with ``@file:line``), and from
+the symbol table otherwise (``source == "symbols"``, no variables), as stap
+lists them.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+
+from stap_ls.targets import cache
+from stap_ls.targets.base import (DWARF, SYMBOLS, FunctionInfo, SdtMarker, TargetError,
+                                  TypeInfo, TypeRef)
+from stap_ls.targets.dwarfinfo import DwarfReader, FuncEntry, file_matches
+from stap_ls.targets.elfinfo import ElfFacts, debug_file_for, read_elf_facts, resolve_needed
+
+
+class UserBinary:
+    """Functions, variables, lines, markers, PLT and libraries of one ELF file."""
+
+    def __init__(self, path: str, use_cache: bool = True) -> None:
+        self.path = path
+        try:
+            st = os.stat(path)
+        except OSError as e:
+            raise TargetError(f"{path}: {e.strerror}") from None
+        self._stat_key = (os.path.realpath(path), st.st_size, st.st_mtime_ns)
+        self.problems: list[str] = []
+        data = cache.load("binary", self._stat_key) if use_cache else None
+        if data is not None:
+            self.facts, self.debug_path, self._entries = data
+        else:
+            self.facts = read_elf_facts(path)
+            self.debug_path = path if self.facts.has_dwarf else debug_file_for(self.facts)
+            self._entries = self._build_index()
+            if use_cache:
+                cache.store("binary", self._stat_key,
+                            (self.facts, self.debug_path, self._entries))
+        self._reader: DwarfReader | None = None
+        self._functions: list[FunctionInfo] | None = None
+        self._by_key: dict[int, list[FuncEntry]] = {}
+
+    @property
+    def build_id(self) -> str | None:
+        return self.facts.build_id
+
+    def _build_index(self) -> list[FuncEntry]:
+        if self.debug_path is None:
+            return []
+        reader = DwarfReader(self.debug_path, origin=self.path)
+        try:
+            return reader.function_index()
+        finally:
+            reader.close()
+
+    def reader(self) -> DwarfReader | None:
+        if self._reader is None and self.debug_path is not None:
+            self._reader = DwarfReader(self.debug_path, origin=self.path)
+        return self._reader
+
+    @property
+    def has_dwarf(self) -> bool:
+        return self.debug_path is not None
+
+    def missing(self) -> list[str]:
+        if self.debug_path is None:
+            return [f"{self.path}: no debug information (rebuild with -g, or install its "
+                    f"debug symbols package): functions come from the symbol table, "
+                    f"without parameters or @file:line"]
+        return []
+
+    # -- functions -----------------------------------------------------------
+    def functions(self) -> list[FunctionInfo]:
+        """All functions, DWARF first, then symbol-table names DWARF does not have."""
+        if self._functions is not None:
+            return self._functions
+        merged: dict[tuple, FunctionInfo] = {}
+        for e in self._entries:
+            k = (e.name, e.file, e.line)
+            fi = merged.get(k)
+            if fi is None:
+                fi = FunctionInfo(e.name, DWARF, e.file, e.line, inlined=e.inlined,
+                                  has_body=e.low_pc is not None, module=self.path,
+                                  key=e.die_offset)
+                merged[k] = fi
+                self._by_key[e.die_offset] = [e]
+            else:
+                fi.inlined = fi.inlined or e.inlined
+                if e.low_pc is not None and not fi.has_body:
+                    fi.has_body = True
+                    # the concrete copy has the locations: read variables there first
+                    self._by_key[fi.key].insert(0, e)  # type: ignore[index]
+                else:
+                    self._by_key[fi.key].append(e)  # type: ignore[index]
+        out = list(merged.values())
+        names = {f.name for f in out}
+        for name in sorted(self.facts.symbols):
+            if name not in names:
+                out.append(FunctionInfo(name, SYMBOLS, module=self.path))
+        self._functions = out
+        return out
+
+    def match_functions(self, pattern: str, file_pattern: str | None = None,
+                        line: int | None = None) -> list[FunctionInfo]:
+        out = []
+        for f in self.functions():
+            if not fnmatch.fnmatchcase(f.name, pattern):
+                continue
+            if file_pattern is not None and not file_matches(f.file, file_pattern):
+                continue
+            if line is not None and f.line != line:
+                continue
+            out.append(f)
+        return out
+
+    def load_vars(self, fi: FunctionInfo) -> FunctionInfo:
+        """Fill ``params``/``locals`` of a DWARF function (read once, lazily)."""
+        if fi.vars_loaded or fi.source != DWARF or fi.key is None:
+            return fi
+        r = self.reader()
+        entries = self._by_key.get(fi.key, [])
+        if r is not None:
+            for e in entries:
+                params, local = r.function_vars(e)
+                if params or local:
+                    fi.params, fi.locals = params, local
+                    break
+        fi.vars_loaded = True
+        return fi
+
+    def entry_of(self, fi: FunctionInfo) -> list[FuncEntry]:
+        self.functions()
+        return self._by_key.get(fi.key, []) if fi.key is not None else []
+
+    def similar_functions(self, name: str) -> list[str]:
+        from stap_ls.targets.suggest import suggest
+        return suggest(name, {f.name for f in self.functions()})
+
+    # -- statements ----------------------------------------------------------
+    def statement_lines(self, fi: FunctionInfo, file_pattern: str | None,
+                        line: int) -> list[tuple[str, int]]:
+        """``(file, line)`` pairs of line-table rows for ``line`` inside ``fi``'s code."""
+        r = self.reader()
+        out: list[tuple[str, int]] = []
+        if r is None:
+            return out
+        for e in self.entry_of(fi):
+            if e.low_pc is None or e.high_pc is None:
+                continue
+            for row in r.line_rows(e.cu_offset):
+                if row.line != line or not e.low_pc <= row.address < e.high_pc:
+                    continue
+                if file_pattern is not None and not file_matches(row.file, file_pattern):
+                    continue
+                if (row.file, row.line) not in out:
+                    out.append((row.file, row.line))
+        return out
+
+    # -- markers, PLT, libraries ---------------------------------------------
+    def marks(self, pattern: str = "*", provider: str = "*") -> list[SdtMarker]:
+        return [m for m in self.facts.marks
+                if fnmatch.fnmatchcase(m.name, pattern) and fnmatch.fnmatchcase(m.provider, provider)]
+
+    def plt(self, pattern: str = "*") -> list[str]:
+        return [n for n in self.facts.plt if fnmatch.fnmatchcase(n, pattern)]
+
+    def libraries(self) -> list[str]:
+        """Resolved paths of the shared libraries this binary loads (breadth first)."""
+        seen: list[str] = []
+        queue: list[ElfFacts] = [self.facts]
+        if self.facts.interp and os.path.exists(self.facts.interp):
+            seen.append(os.path.realpath(self.facts.interp))
+        while queue:
+            facts = queue.pop(0)
+            for name in facts.needed:
+                p = resolve_needed(facts, name)
+                if p is None or p in seen:
+                    continue
+                seen.append(p)
+                try:
+                    queue.append(read_elf_facts(p))
+                except TargetError:
+                    continue
+        return seen
+
+    # -- types ---------------------------------------------------------------
+    def find_type(self, spelling: str) -> TypeRef | None:
+        r = self.reader()
+        if r is None:
+            return None
+        off = r.find_type(spelling)
+        if off is None:
+            return None
+        return TypeRef(r.type_name(r._die_anywhere(off)), DWARF, self.path, off)
+
+    def describe(self, ref: TypeRef) -> TypeInfo | None:
+        r = self.reader()
+        if r is None or ref.key is None:
+            return None
+        return r.describe(ref.key)
