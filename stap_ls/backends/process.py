@@ -98,10 +98,9 @@ class GroupProcess:
             self.returncode = self._proc.wait()
             self._proc.stdout.close()
             self._proc.stderr.close()
-            try:
+            with self._stop_lock:
                 os.close(self._control)
-            except OSError:
-                pass
+                self._control = -1     # never write to a recycled descriptor
             self._done.set()
             if self._on_exit is not None:
                 self._call(self._on_exit, self.returncode)
@@ -146,7 +145,7 @@ class GroupProcess:
             self._stop_level = min(self._stop_level + 1, 3)
             level = self._stop_level
         sig = (signal.SIGINT, signal.SIGTERM, signal.SIGKILL)[level - 1]
-        self.signal_group(sig)
+        self._send(sig)
         if level == 1:
             threading.Thread(target=self._escalate, args=(grace,), daemon=True,
                              name=f"stap-ls-stop-{self.pid}").start()
@@ -160,4 +159,23 @@ class GroupProcess:
                 if self._stop_level >= level:
                     continue
                 self._stop_level = level
-            self.signal_group(signal.SIGTERM if level == 2 else signal.SIGKILL)
+            self._send(signal.SIGTERM if level == 2 else signal.SIGKILL)
+        # the reaper itself should have ended by now; if it hangs, kill it too
+        if not self._done.wait(1.0):
+            self.signal_group(signal.SIGKILL)
+
+    def _send(self, sig: int) -> None:
+        """SIGINT/SIGTERM go to the whole group (the reaper ignores them);
+        SIGKILL is delegated to the reaper so it can reap what it kills."""
+        if sig != signal.SIGKILL:
+            self.signal_group(sig)
+            return
+        with self._stop_lock:
+            control = self._control
+            try:
+                if control >= 0:
+                    os.write(control, b"K")
+                    return
+            except OSError:
+                pass
+        self.signal_group(signal.SIGKILL)  # no reaper to ask: kill the group outright

@@ -16,7 +16,9 @@ the read end.  The reaper:
   to the default in the command), so the parent may signal the whole process
   group for a stop and only SIGKILL takes the reaper down;
 * watches the control pipe: end-of-file means the parent died, and the reaper
-  then sends SIGTERM to the group, waits, and finishes with SIGKILL;
+  then sends SIGTERM to the group, waits, and finishes with SIGKILL; a ``K``
+  on the pipe (the last step of a stop) SIGKILLs every other group member
+  while the reaper stays to reap them, so no zombie is left;
 * when the command has exited, gives leftover descendants a short grace, kills
   them, reaps them, and exits with the command's status (re-raising the signal
   that killed it, so the parent sees the same ``returncode``).
@@ -86,6 +88,15 @@ def _reap(child: int, status: list[int | None]) -> None:
             status[0] = st
 
 
+def _kill_members(pgid: int) -> None:
+    """SIGKILL every process of the group but the reaper, which stays to reap."""
+    for pid in _group_members(pgid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
 def _kill_leftovers(pgid: int, grace: float) -> None:
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
@@ -96,18 +107,17 @@ def _kill_leftovers(pgid: int, grace: float) -> None:
         except ChildProcessError:
             pass
         time.sleep(0.05)
-    for pid in _group_members(pgid):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
+    _kill_members(pgid)
 
 
 def _exit_like(status: int) -> None:
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         sys.stdout.flush()
-        signal.signal(sig, signal.SIG_DFL)
+        try:
+            signal.signal(sig, signal.SIG_DFL)
+        except (OSError, ValueError):  # SIGKILL/SIGSTOP: always default
+            pass
         os.kill(os.getpid(), sig)
         os._exit(128 + sig)
     os._exit(os.waitstatus_to_exitcode(status))
@@ -160,8 +170,11 @@ def main(argv: list[str]) -> None:
             if not data:  # the parent died: stop everything
                 parent_gone_at = time.monotonic()
                 os.killpg(pgid, signal.SIGTERM)
+            elif b"K" in data:  # the last step of a stop: SIGKILL all but us
+                _kill_members(pgid)
         if parent_gone_at is not None and time.monotonic() - parent_gone_at > PARENT_DEATH_GRACE:
-            os.killpg(pgid, signal.SIGKILL)  # takes us down too
+            _kill_members(pgid)
+            parent_gone_at = float("inf")
         _reap(pid, status)
     _kill_leftovers(pgid, LEFTOVER_GRACE)
     deadline = time.monotonic() + 1.0
