@@ -52,3 +52,12 @@ def test_vim_syntax(fixture: Path) -> None:
 @pytest.mark.parametrize("fixture", FIXTURES, ids=lambda p: p.stem)
 def test_nvim_syntax(fixture: Path) -> None:
     check("nvim", fixture)
+
+
+def test_vim_runner_catches_a_wrong_group(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.stp"
+    bad.write_text('// SYNTAX TEST "source.systemtap" "control"\n'
+                   'probe begin { x = "s" }\n'
+                   '//vim <----- systemtapString\n')
+    with pytest.raises(AssertionError, match="expected systemtapString, got systemtapProbeKeyword"):
+        check("vim", bad)
