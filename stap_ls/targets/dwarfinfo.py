@@ -259,6 +259,42 @@ class DwarfReader:
             (params if v.kind == "param" else local).append(v)
         return params, local
 
+    def scope_vars(self, entry: FuncEntry, address: int) -> list[Var]:
+        """Variables visible at ``address``: innermost lexical block first, as stap
+        lists them for a ``.statement`` probe, then the function's own."""
+        cu = self._cu_at(entry.cu_offset)
+        die = self._die(cu, entry.die_offset)
+        blocks: list[Any] = []
+        cur = die
+        for _depth in range(64):
+            inner = None
+            for child in self.children(cu, cur):
+                if child.tag == "DW_TAG_lexical_block" and self._contains(child, address):
+                    inner = child
+                    break
+            if inner is None:
+                break
+            blocks.append(inner)
+            cur = inner
+        out: list[Var] = []
+        for b in reversed(blocks):
+            for child in self.children(cu, b):
+                if child.tag == "DW_TAG_variable" and "DW_AT_name" in child.attributes:
+                    out.append(Var(_s(child.attributes["DW_AT_name"].value),
+                                   self.type_ref_of(child), "local"))
+        params, local = self.function_vars(entry)
+        return out + params + local
+
+    @staticmethod
+    def _contains(die, address: int) -> bool:
+        at = die.attributes
+        if "DW_AT_low_pc" not in at or "DW_AT_high_pc" not in at:
+            return False
+        low = at["DW_AT_low_pc"].value
+        h = at["DW_AT_high_pc"]
+        high = h.value if h.form == "DW_FORM_addr" else low + h.value
+        return low <= address < high
+
     def type_ref_of(self, die) -> TypeRef:
         t = self._ref(die, "DW_AT_type")
         if t is None:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from stap_ls.options import StapOptions, UsageError, parse_stap_args
-from stap_ls.targets.base import FunctionInfo, TargetError, Var
+from stap_ls.targets.base import SDT, FunctionInfo, TargetError, TypeRef, Var
 from stap_ls.targets.elfinfo import find_executable
 from stap_ls.targets.model import TargetModel
 from stap_ls.targets.userspace import UserBinary
@@ -195,9 +195,9 @@ class _Lister:
         if head.name == "provider":
             if len(comps) < 2 or comps[1].name != "mark":
                 raise ProbeSyntaxError("provider(...) must be followed by .mark(...)")
-            return self._marks(prefix, ub, str(comps[1].arg or "*"), str(head.arg or "*"))
+            return self._marks(prefix, ub, str(comps[1].arg or "*"), str(head.arg or "*"), True)
         if head.name == "mark":
-            return self._marks(prefix, ub, str(head.arg or "*"), "*")
+            return self._marks(prefix, ub, str(head.arg or "*"), "*", False)
         if head.name == "plt":
             for n in ub.plt(str(head.arg or "*")):
                 self.add(f'{prefix}.plt("{n}")' + _suffix_text(comps[1:]))
@@ -214,20 +214,24 @@ class _Lister:
             return
         raise ProbeSyntaxError(f"process(...).{head.name} is not a listable probe point")
 
-    def _marks(self, prefix: str, ub: UserBinary, pat: str, provider: str) -> None:
+    def _marks(self, prefix: str, ub: UserBinary, pat: str, provider: str,
+               show_provider: bool) -> None:
         for m in ub.marks(pat, provider):
-            from stap_ls.targets.base import SDT, TypeRef
+            # stap types every SDT argument as long
             args = [Var(f"arg{i + 1}", TypeRef("long", SDT), "arg") for i in range(m.nargs)]
-            self.add(f'{prefix}.mark("{m.name}")', args)
+            prov = f'.provider("{m.provider}")' if show_provider else ""
+            self.add(f'{prefix}{prov}.mark("{m.name}")', args)
 
     def _statements(self, prefix: str, ub: UserBinary, funcs: list[FunctionInfo],
                     spec: FuncSpec) -> None:
         for f in funcs:
             if self.with_vars:
                 ub.load_vars(f)
-            if spec.line and spec.line.isdigit():
-                for file, line in ub.statement_lines(f, spec.file, int(spec.line)):
-                    self.add(f'{prefix}.statement("{f.name}@{file}:{line}")', f.vars)
+            if spec.line:
+                want = int(spec.line) if spec.line.isdigit() else None
+                for file, line, addr in ub.statement_lines(f, spec.file, want):
+                    vs = ub.vars_at(f, addr) if self.with_vars else []
+                    self.add(f'{prefix}.statement("{f.name}@{file}:{line}")', vs)
             else:
                 self.add(f'{prefix}.statement("{f.spec()}")', f.vars)
 

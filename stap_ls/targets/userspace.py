@@ -146,23 +146,42 @@ class UserBinary:
 
     # -- statements ----------------------------------------------------------
     def statement_lines(self, fi: FunctionInfo, file_pattern: str | None,
-                        line: int) -> list[tuple[str, int]]:
-        """``(file, line)`` pairs of line-table rows for ``line`` inside ``fi``'s code."""
+                        line: int | None) -> list[tuple[str, int, int]]:
+        """``(file, line, address)`` triples of line-table rows inside ``fi``'s code.
+
+        ``line`` None means every line of the function's own source (rows
+        before its declaration line come from inlined callees and are left
+        out, as stap leaves them out).
+        """
         r = self.reader()
-        out: list[tuple[str, int]] = []
+        out: list[tuple[str, int, int]] = []
+        seen: set[tuple[str, int]] = set()
         if r is None:
             return out
         for e in self.entry_of(fi):
             if e.low_pc is None or e.high_pc is None:
                 continue
             for row in r.line_rows(e.cu_offset):
-                if row.line != line or not e.low_pc <= row.address < e.high_pc:
+                if not e.low_pc <= row.address < e.high_pc:
+                    continue
+                if line is not None and row.line != line:
+                    continue
+                if line is None and (row.file != fi.file or (fi.line and row.line < fi.line)):
                     continue
                 if file_pattern is not None and not file_matches(row.file, file_pattern):
                     continue
-                if (row.file, row.line) not in out:
-                    out.append((row.file, row.line))
-        return out
+                if (row.file, row.line) not in seen:
+                    seen.add((row.file, row.line))
+                    out.append((row.file, row.line, row.address))
+        return sorted(out, key=lambda p: (p[0], p[1]))
+
+    def vars_at(self, fi: FunctionInfo, address: int) -> list:
+        """Target variables in scope at ``address`` of ``fi`` (innermost first)."""
+        r = self.reader()
+        entries = [e for e in self.entry_of(fi) if e.low_pc is not None]
+        if r is None or not entries:
+            return list(fi.vars)
+        return r.scope_vars(entries[0], address)
 
     # -- markers, PLT, libraries ---------------------------------------------
     def marks(self, pattern: str = "*", provider: str = "*") -> list[SdtMarker]:
