@@ -274,3 +274,24 @@ def status_message(pass_no: int, state: str, seconds: float | None) -> str:
     if state == "end":
         return f"pass {pass_no} ({name}) done{took}"
     return f"pass {pass_no} ({name}) failed{took}"
+
+
+def status_params(run_id: str, pass_no: int, state: str, seconds: float | None) -> dict:
+    """The ``stap-ls/runStatus`` payload for a progress event (plain data)."""
+    return {"runId": run_id, "state": "running" if state == "running" else "pass",
+            "pass": pass_no, "message": status_message(pass_no, state, seconds)}
+
+
+def exit_params(run: Run) -> dict:
+    """The final ``stap-ls/runStatus`` payload (``state: "exited"``)."""
+    r = run.result
+    msg = "stopped" if r.stopped else ("finished" if r.ok else
+                                       f"failed in pass {r.failed_pass}" if r.failed_pass
+                                       else "failed")
+    return {"runId": run.id, "state": "exited", "exitCode": r.exit_code,
+            "message": f"{msg} (exit status {r.exit_code}, {r.seconds:.2f} s)"}
+
+
+def output_params(run_id: str, stream: str, line: str) -> dict:
+    """The ``stap-ls/output`` payload for one line."""
+    return {"runId": run_id, "stream": stream, "text": line + "\n"}

@@ -245,3 +245,40 @@ def test_loader_errors_shown_as_they_are(data):
     expected = [line[len("ERROR: "):] for line in lines if line.startswith("ERROR: ")]
     assert [d.message for d in got] == expected == reader.loader_errors
     assert all(d.span is not None and d.span.source is src for d in got)
+
+
+def test_user_verbosity_is_kept_and_progress_still_reported(release, data):
+    result, rec = _run(["-r", release, "-v", "-p2", "hello.stp"], data)
+    oracle = run_stap(["-r", release, "-v", "-p2", "hello.stp"], data)
+    assert result.exit_code == 0 and "--vp" not in result.command
+    assert [(n, s) for n, s, _ in rec.progress] == [(1, "start"), (1, "end"),
+                                                    (2, "start"), (2, "end")]
+    assert rec.stdout() == oracle.stdout     # -v -p2 prints function bodies too
+    assert "atomic_set (session_state(), STAP_SESSION_STOPPING);" in rec.stdout()
+
+
+def test_server_payloads(release, data):
+    from stap_ls.backends.runs import exit_params, output_params, status_params
+    payloads: list[dict] = []
+    holder: dict = {}
+
+    def prog(n, s, sec):
+        payloads.append(status_params(holder["id"], n, s, sec))
+
+    def out(stream, line):
+        payloads.append(output_params(holder["id"], stream, line))
+    req = RunRequest(script_path="semantic_error.stp", cwd=str(data),
+                     stap_args=["-r", release, "-p2"])
+    holder["id"] = "run-x"
+    run = start_run(req, RunEvents(prog, out))
+    result = run.wait(120)
+    assert result is not None
+    end = exit_params(run)
+    assert end == {"runId": run.id, "state": "exited", "exitCode": 1,
+                   "message": f"failed in pass 2 (exit status 1, {result.seconds:.2f} s)"}
+    states = [p for p in payloads if "state" in p]
+    assert states[0] == {"runId": "run-x", "state": "pass", "pass": 1,
+                         "message": "pass 1 (parse) started"}
+    assert states[-1]["message"].startswith("pass 2 (elaborate) failed")
+    texts = [p["text"] for p in payloads if "stream" in p]
+    assert any("unresolved function count_calls" in t for t in texts)
