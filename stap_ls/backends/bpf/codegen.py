@@ -344,6 +344,11 @@ class ProbeGen:
         if ctype is None:
             raise Refusal(f"the {f.size}-byte tracepoint field '${name}'", e)
         sign = "" if f.signed else "unsigned "
+        if f.offset < 8:
+            # the common header is not readable (nor filled in) when BPF runs
+            if name == "common_pid":
+                return "((s64)(__u32)bpf_get_current_pid_tgid())"
+            raise Refusal(f"the tracepoint header field '${name}'", e, "only $common_pid is available")
         return f"((s64)*({sign}{ctype} *)((char *)ctx + {f.offset}))"
 
     def trace_field(self, name: str, e: ir.Expr) -> ir.TraceField:

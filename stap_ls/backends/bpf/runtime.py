@@ -30,6 +30,7 @@ from __future__ import annotations
 import ctypes
 import gzip
 import os
+import re
 import signal
 import struct
 import threading
@@ -117,7 +118,7 @@ def tracepoint_fields(group: str, name: str) -> list[ir.TraceField] | None:
         parts = dict(p.strip().split(":", 1) for p in line.split(";") if ":" in p)
         decl = parts["field"].strip()
         char_array = "[" in decl and not decl.startswith("__data_loc") and "char" in decl.split()[0:3]
-        fname = decl.split("[")[0].split()[-1]
+        fname = re.sub(r"\[[^\]]*\]", "", decl).split()[-1]
         size, signed = int(parts["size"]), parts.get("signed", "0").strip() == "1"
         ctype = " ".join(decl.split("[")[0].split()[:-1]).replace("const ", "")
         if "*" not in ctype and "[" not in decl and ctype in C_TYPES:
@@ -129,27 +130,15 @@ def tracepoint_fields(group: str, name: str) -> list[ir.TraceField] | None:
 
 
 def usdt_provider(path: str, name: str) -> str | None:
-    """The provider of an SDT marker, read from the binary's .note.stapsdt."""
-    from elftools.elf.elffile import ELFFile
+    """The provider of an SDT marker (from targets' reading of .note.stapsdt)."""
+    from stap_ls.targets.elfinfo import read_elf_facts
     try:
-        with open(path, "rb") as f:
-            elf = ELFFile(f)
-            sec = elf.get_section_by_name(".note.stapsdt")
-            if sec is None:
-                return None
-            data = sec.data()
-    except (OSError, Exception):
+        facts = read_elf_facts(path)
+    except Exception:  # not an ELF file, unreadable, malformed notes
         return None
-    off = 0
-    while off + 12 <= len(data):
-        namesz, descsz, _ntype = struct.unpack_from("<III", data, off)
-        off += 12
-        off += (namesz + 3) & ~3
-        desc = data[off: off + descsz]
-        off += (descsz + 3) & ~3
-        strs = desc[24:].split(b"\0")
-        if len(strs) >= 2 and strs[1].decode(errors="replace") == name:
-            return strs[0].decode(errors="replace")
+    for m in facts.marks:
+        if m.name == name:
+            return m.provider
     return None
 
 
