@@ -116,6 +116,9 @@ def c_int(v: int) -> str:
 
 
 PRELUDE = r"""
+#ifndef PT_REGS_PARM6
+#define PT_REGS_PARM6(x) (((const struct pt_regs *)(x))->r9)
+#endif
 typedef long long s64;
 typedef unsigned long long u64;
 char LICENSE[] SEC("license") = "GPL";

@@ -215,7 +215,7 @@ class Generator:
                     "#include <linux/bpf_perf_event.h>", "#include <bpf/bpf_helpers.h>",
                     "#include <bpf/bpf_tracing.h>", "#include <bpf/bpf_core_read.h>"]
         if self.uses_usdt:
-            includes.append("#include <bpf/usdt.bpf.h>")
+            includes += ["#include <stdbool.h>", "#include <bpf/usdt.bpf.h>"]
         src = includes + [f"#define STRLEN {self.opts.strlen}", PRELUDE]
         for ev in self.events.values():
             src.append(f"struct {ev.record.name} {{ __u32 id; __u32 pad; "

@@ -27,7 +27,7 @@ from stap_ls.text import Diagnostic, Severity
 
 SOURCE_NAME = "stp.bpf.c"
 CLANG_FLAGS = ["-O2", "-g", "-target", "bpf", "-mcpu=v3", "-D__TARGET_ARCH_x86",
-               "-I/usr/include/x86_64-linux-gnu", "-Wno-unused-value", "-Wno-unused-variable",
+               "-I/usr/include/x86_64-linux-gnu", "-Werror=implicit-function-declaration", "-Wno-unused-value", "-Wno-unused-variable",
                "-Wno-unused-label", "-Wno-compare-distinct-pointer-types"]
 CLANG_TIMEOUT = 60
 
@@ -75,8 +75,14 @@ def compile_c(gen: Generated, keep_dir: str | None = None
                                  None, code="bpf-clang", kind="semantic error")]
     if r.returncode != 0:
         m = re.search(rf"{re.escape(SOURCE_NAME)}:(\d+):\d+: error: (.*)", r.stderr)
+        other = re.search(r"^(\S+:\d+:\d+): error: (.*)$", r.stderr, re.M)
         line = int(m.group(1)) if m else 0
-        msg = m.group(2) if m else (r.stderr.strip().splitlines() or ["clang failed"])[-1]
+        if m:
+            msg = m.group(2)
+        elif other:
+            msg = f"{other.group(1)}: {other.group(2)}"
+        else:
+            msg = (r.stderr.strip().splitlines() or ["clang failed"])[-1]
         what, span = _where(gen, line)
         text = gen.source.split("\n")[line - 1].strip() if line else ""
         return None, [Diagnostic(Severity.ERROR,

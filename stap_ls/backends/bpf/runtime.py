@@ -255,9 +255,13 @@ class _Run:
         if self.compiled is None:
             return 1
         t = time.monotonic()
+        L.start_log()
         obj = L.c.bpf_object__open_file(self.compiled.path.encode(), None)
+        open_log = L.take_log()
         if not obj:
-            return self.fail(f"libbpf cannot open the object: {os.strerror(ctypes.get_errno())}")
+            errs = [ln.strip() for ln in open_log.splitlines() if ln.strip()]
+            return self.fail(f"libbpf cannot open the object: {os.strerror(ctypes.get_errno())}"
+                             + (f" ({errs[-1]})" if errs else ""))
         self.obj = obj
         L.start_log()
         r = L.c.bpf_object__load(obj)
@@ -288,7 +292,7 @@ class _Run:
                     os.close(go_w)
                     os.read(go_r, 1)
                     os.close(go_r)
-                    os.execv("/bin/sh", ["sh", "-c", self.opts.command])
+                    os.execv("/bin/sh", ["sh", "-c", "exec " + self.opts.command])
                 finally:
                     os._exit(127)
             os.close(go_r)

@@ -80,7 +80,8 @@ def target_binary(tmp_path_factory, bpf_ready) -> str:
     gcc = shutil.which("gcc")
     if gcc is None:
         pytest.fail("gcc is missing: apt-get install gcc")
-    if not os.path.exists("/usr/include/sys/sdt.h"):
+    if subprocess.run([gcc, "-E", "-include", "sys/sdt.h", "-x", "c", "/dev/null"],
+                      capture_output=True).returncode != 0:
         pytest.fail("sys/sdt.h is missing: apt-get install systemtap-sdt-dev")
     out = str(tmp_path_factory.mktemp("bin") / "stp_target")
     subprocess.run([gcc, "-g", "-O1", "-o", out, os.path.join(DATA, "target.c")], check=True)
