@@ -44,6 +44,21 @@ _HDR = struct.Struct("<HBBIIIII")
 _TYPE = struct.Struct("<III")
 
 
+def _guard(method):
+    """Turn a read past the blob (a corrupt id or offset) into TargetError."""
+    import functools
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except TargetError:
+            raise
+        except (struct.error, IndexError, ValueError, RecursionError) as e:
+            raise TargetError(f"{self.path}: corrupt BTF ({type(e).__name__}: {e})") from None
+    return wrapper
+
+
 class BtfFile:
     """One BTF blob (vmlinux, or a module's split BTF over ``base``)."""
 
@@ -182,6 +197,7 @@ class BtfFile:
         return self.raw(tid)[0] if tid else 0
 
     # -- types as stap prints them ---------------------------------------------
+    @_guard
     def type_name(self, tid: int, depth: int = 0) -> str:
         """The type spelled as stap spells DWARF types: ``char const*``, ``int[]``."""
         if tid in self._fmt_cache:
@@ -243,12 +259,14 @@ class BtfFile:
         return TypeRef(self.type_name(tid), BTF, origin, tid)
 
     # -- functions -----------------------------------------------------------
+    @_guard
     def function_params(self, name: str, origin: str = "kernel") -> list[Var] | None:
         tid = self.funcs.get(name)
         if tid is None:
             return None
         return self.proto_params(self.raw(tid)[4], origin)
 
+    @_guard
     def proto_params(self, proto: int, origin: str = "kernel") -> list[Var]:
         if self.kind_of(proto) != FUNC_PROTO:
             raise TargetError(f"{self.path}: BTF type {proto} is not a function prototype")
@@ -260,6 +278,7 @@ class BtfFile:
             out.append(Var(pname, self.ref(t, origin), "param"))
         return out
 
+    @_guard
     def function_return(self, name: str, origin: str = "kernel") -> TypeRef | None:
         tid = self.funcs.get(name)
         if tid is None:
@@ -267,6 +286,7 @@ class BtfFile:
         return self.ref(self.raw(self.raw(tid)[4])[4], origin)
 
     # -- type descriptions ---------------------------------------------------
+    @_guard
     def describe(self, tid: int, origin: str = "kernel") -> TypeInfo:
         name = self.type_name(tid)
         if tid == 0:
@@ -304,6 +324,7 @@ class BtfFile:
             return TypeInfo(name, "function", BTF)
         return TypeInfo(name, "base", BTF)
 
+    @_guard
     def find_type(self, spelling: str) -> int | None:
         """Look up ``struct task_struct``, ``union X``, ``enum Y`` or a typedef name."""
         spelling = " ".join(spelling.split())

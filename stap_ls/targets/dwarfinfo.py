@@ -16,6 +16,7 @@ Every parse failure becomes a :class:`~stap_ls.targets.base.TargetError`.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from typing import Any, Iterator
@@ -44,6 +45,21 @@ class FuncEntry:
 
 def _fail(path: str, e: BaseException) -> TargetError:
     return TargetError(f"{path}: corrupt or truncated DWARF ({type(e).__name__}: {e})")
+
+
+def _guard(method):
+    """Turn any parse failure inside a public reader method into TargetError."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except TargetError:
+            raise
+        except RecursionError:
+            raise TargetError(f"{self.path}: corrupt DWARF (reference cycle)") from None
+        except Exception as e:  # noqa: BLE001
+            raise _fail(self.path, e) from None
+    return wrapper
 
 
 class DwarfReader:
@@ -195,6 +211,7 @@ class DwarfReader:
         return fname, (ln.value if ln is not None else None)
 
     # -- function index ------------------------------------------------------
+    @_guard
     def function_index(self) -> list[FuncEntry]:
         """Every named function defined or inlined in this file, one CU at a time."""
         out: list[FuncEntry] = []
@@ -239,6 +256,7 @@ class DwarfReader:
                          low, high, inlined)
 
     # -- variables -----------------------------------------------------------
+    @_guard
     def function_vars(self, entry: FuncEntry) -> tuple[list[Var], list[Var]]:
         """Parameters and top-scope locals of a function, as stap's -L lists them."""
         cu = self._cu_at(entry.cu_offset)
@@ -259,6 +277,7 @@ class DwarfReader:
             (params if v.kind == "param" else local).append(v)
         return params, local
 
+    @_guard
     def scope_vars(self, entry: FuncEntry, address: int) -> list[Var]:
         """Variables visible at ``address``: innermost lexical block first, as stap
         lists them for a ``.statement`` probe, then the function's own."""
@@ -295,6 +314,7 @@ class DwarfReader:
         high = h.value if h.form == "DW_FORM_addr" else low + h.value
         return low <= address < high
 
+    @_guard
     def type_ref_of(self, die) -> TypeRef:
         t = self._ref(die, "DW_AT_type")
         if t is None:
@@ -347,6 +367,7 @@ class DwarfReader:
         mid = f" {mid} " if mid else " "
         return f"{rname}{mid}({', '.join(params) or 'void'})"
 
+    @_guard
     def describe(self, offset: int) -> TypeInfo:
         """One level of the type at DIE ``offset`` (found through its unit)."""
         die = self._die_anywhere(offset)
@@ -386,6 +407,7 @@ class DwarfReader:
                 return self._die(cu, offset)
         raise TargetError(f"{self.path}: no DWARF type at offset {offset:#x}")
 
+    @_guard
     def find_type(self, spelling: str) -> int | None:
         """DIE offset of a named struct/union/enum/typedef (``struct node``, ``node_t``)."""
         word, _, rest = " ".join(spelling.split()).partition(" ")
@@ -404,6 +426,7 @@ class DwarfReader:
         return None
 
     # -- line tables ---------------------------------------------------------
+    @_guard
     def line_rows(self, cu_offset: int) -> list[LineRow]:
         cu = self._cu_at(cu_offset)
         files = self.file_names(cu)
@@ -421,6 +444,7 @@ class DwarfReader:
             rows.append(LineRow(f, st.line, st.address))
         return rows
 
+    @_guard
     def cu_offsets(self) -> list[int]:
         return [cu.cu_offset for cu in self._iter_cus()]
 
