@@ -8,7 +8,7 @@ cd "$here"
 APT_PACKAGES=(
   systemtap systemtap-doc systemtap-sdt-dev linux-headers-amd64   # oracle, tapsets, docs, sys/sdt.h
   python3 python3-venv python3-dev gcc make                      # the package itself
-  clang libbpf-dev libbpf1                                       # the BPF engine
+  clang libbpf-dev libbpf1 bpftool                               # the BPF engine (+ its leak checks)
   vim neovim                                                     # real editor clients in tests
   nodejs npm                                                     # the VS Code extension
   man-db                                                         # man pages of the tapsets
