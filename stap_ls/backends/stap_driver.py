@@ -139,7 +139,9 @@ class StapRun(Run):
             r.failed_pass = ev.pass_no
             seconds = ev.seconds
             if seconds is None and ev.pass_no in self._started:
-                seconds = time.monotonic() - self._started[ev.pass_no]
+                seconds = round(time.monotonic() - self._started[ev.pass_no], 3)
+            if seconds is not None:
+                r.pass_seconds[ev.pass_no] = seconds
             self.events.on_progress(ev.pass_no, "failed", seconds)
 
     def _start_pass(self, n: int, at: float) -> None:

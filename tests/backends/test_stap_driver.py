@@ -66,6 +66,7 @@ def test_pass2_streams_progress_and_tree_like_stap(release, data):
     assert states == [(1, "start"), (1, "end"), (2, "start"), (2, "end")]
     assert all(sec is not None and sec >= 0 for _, _, sec in rec.progress)
     assert result.pass_seconds.keys() == {1, 2}
+    assert result.seconds >= sum(result.pass_seconds.values()) * 0.9
     # streamed line by line and kept as the pass result, exactly stap's output
     assert rec.stdout() == oracle.stdout
     assert result.pass_result is not None and result.pass_result.kind == "tree"
@@ -282,3 +283,18 @@ def test_server_payloads(release, data):
     assert states[-1]["message"].startswith("pass 2 (elaborate) failed")
     texts = [p["text"] for p in payloads if "stream" in p]
     assert any("unresolved function count_calls" in t for t in texts)
+
+
+def test_engine_choice(data):
+    from stap_ls.backends import runs
+    req = RunRequest(script_path=str(data / "hello.stp"), engine="bpf")
+    run = runs.start_run(req, RunEvents())
+    if "bpf" not in runs.ENGINES:
+        result = run.wait(5)
+        assert result is not None and result.exit_code == 2
+        assert "the 'bpf' run engine is not available" in result.diagnostics[0].message
+    else:
+        assert type(run).__module__.startswith("stap_ls.backends.bpf")
+        run.stop()
+    assert runs.choose_engine(RunRequest(stap_args=["-p2"])) == "stap"
+    assert runs.choose_engine(RunRequest(stap_args=["--engine=stap"], engine="stap")) == "stap"
