@@ -101,6 +101,45 @@ def _read_sections(elf, facts: ElfFacts) -> None:
                 facts.rpaths.extend(tag.rpath.split(":"))
 
 
+def quick_build_id(path: str) -> str | None:
+    """The GNU build-id of a 64-bit little-endian ELF, read with a few seeks.
+
+    Used for cache keys before (and without) parsing the file with pyelftools;
+    anything unexpected gives ``None``.
+    """
+    try:
+        with open(path, "rb") as f:
+            eh = f.read(64)
+            if len(eh) < 64 or eh[:4] != b"\x7fELF" or eh[4] != 2 or eh[5] != 1:
+                return None
+            shoff = struct.unpack_from("<Q", eh, 0x28)[0]
+            shentsize, shnum = struct.unpack_from("<HH", eh, 0x3A)
+            if shentsize != 64 or not 0 < shnum < 4096:
+                return None
+            f.seek(shoff)
+            table = f.read(64 * shnum)
+            for i in range(len(table) // 64):
+                sh_type = struct.unpack_from("<I", table, i * 64 + 4)[0]
+                if sh_type != 7:            # SHT_NOTE
+                    continue
+                off, size = struct.unpack_from("<QQ", table, i * 64 + 0x18)
+                if size > 1 << 16:
+                    continue
+                f.seek(off)
+                notes = f.read(size)
+                pos = 0
+                while pos + 12 <= len(notes):
+                    namesz, descsz, ntype = struct.unpack_from("<III", notes, pos)
+                    name = notes[pos + 12:pos + 12 + namesz].rstrip(b"\0")
+                    dstart = pos + 12 + ((namesz + 3) & ~3)
+                    if ntype == 3 and name == b"GNU":
+                        return notes[dstart:dstart + descsz].hex() or None
+                    pos = dstart + ((descsz + 3) & ~3)
+    except (OSError, struct.error):
+        return None
+    return None
+
+
 def _build_id(data: bytes) -> str | None:
     if len(data) < 12:
         return None

@@ -308,6 +308,10 @@ def main_listing(opts: StapOptions, out: TextIO, err: TextIO,
         return 1
     for line in sorted(lister.lines):
         out.write(line + "\n")
+    try:
+        model.flush()
+    except TargetError:
+        pass
     if not lister.lines:
         sim = next((s for s in lister.no_match if s), "")
         print("semantic error: no match" + (f" (similar functions: {sim})" if sim else ""),

@@ -325,6 +325,13 @@ class TargetModel:
                 self._note("dwarf:" + real, m)
         return ub
 
+    def flush(self) -> None:
+        """Save what was learnt about binaries (variables) to the disk cache."""
+        for ub in self._binaries.values():
+            ub.flush()
+        if isinstance(self._kdwarf, UserBinary):
+            self._kdwarf.flush()
+
     # -- types ---------------------------------------------------------------
     def kernel_type(self, spelling: str) -> TypeRef | None:
         """``struct file``, ``union X``, ``enum Y`` or a typedef of the kernel."""

@@ -20,7 +20,8 @@ from stap_ls.targets import cache
 from stap_ls.targets.base import (DWARF, SYMBOLS, FunctionInfo, SdtMarker, TargetError,
                                   TypeInfo, TypeRef)
 from stap_ls.targets.dwarfinfo import DwarfReader, FuncEntry, file_matches
-from stap_ls.targets.elfinfo import ElfFacts, debug_file_for, read_elf_facts, resolve_needed
+from stap_ls.targets.elfinfo import (ElfFacts, debug_file_for, quick_build_id, read_elf_facts,
+                                     resolve_needed)
 
 
 class UserBinary:
@@ -32,21 +33,33 @@ class UserBinary:
             st = os.stat(path)
         except OSError as e:
             raise TargetError(f"{path}: {e.strerror}") from None
-        self._stat_key = (os.path.realpath(path), st.st_size, st.st_mtime_ns)
+        # keyed by build-id, size and mtime (and path, for files without a build-id)
+        self._stat_key = (os.path.realpath(path), quick_build_id(path), st.st_size,
+                          st.st_mtime_ns)
         self.problems: list[str] = []
+        self.use_cache = use_cache
+        #: variables read so far, by DIE offset; saved with the index by flush()
+        self._vars: dict[int, tuple[list, list]] = {}
+        self._dirty = False
         data = cache.load("binary", self._stat_key) if use_cache else None
         if data is not None:
-            self.facts, self.debug_path, self._entries = data
+            self.facts, self.debug_path, self._entries, self._vars = data
         else:
             self.facts = read_elf_facts(path)
             self.debug_path = path if self.facts.has_dwarf else debug_file_for(self.facts)
             self._entries = self._build_index()
-            if use_cache:
-                cache.store("binary", self._stat_key,
-                            (self.facts, self.debug_path, self._entries))
+            self._dirty = True
+            self.flush()
         self._reader: DwarfReader | None = None
         self._functions: list[FunctionInfo] | None = None
         self._by_key: dict[int, list[FuncEntry]] = {}
+
+    def flush(self) -> None:
+        """Write the index (and variables read since) to the on-disk cache."""
+        if self.use_cache and self._dirty:
+            cache.store("binary", self._stat_key,
+                        (self.facts, self.debug_path, self._entries, self._vars))
+            self._dirty = False
 
     @property
     def build_id(self) -> str | None:
@@ -125,6 +138,11 @@ class UserBinary:
         """Fill ``params``/``locals`` of a DWARF function (read once, lazily)."""
         if fi.vars_loaded or fi.source != DWARF or fi.key is None:
             return fi
+        known = self._vars.get(fi.key)
+        if known is not None:
+            fi.params, fi.locals = list(known[0]), list(known[1])
+            fi.vars_loaded = True
+            return fi
         r = self.reader()
         entries = self._by_key.get(fi.key, [])
         if r is not None:
@@ -134,6 +152,8 @@ class UserBinary:
                     fi.params, fi.locals = params, local
                     break
         fi.vars_loaded = True
+        self._vars[fi.key] = (fi.params, fi.locals)
+        self._dirty = True
         return fi
 
     def entry_of(self, fi: FunctionInfo) -> list[FuncEntry]:
