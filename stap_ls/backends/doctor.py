@@ -10,15 +10,14 @@ privileges (root, ``stapdev``/``stapusr``) and the tapset directory.  Each
 it.  The :class:`Report` then says which run engine can work here: stap's
 kernel modules or the BPF engine.
 
-The doctor only looks (file existence, ``/proc/config.gz``, ``stap -V``); it
-changes nothing.  Run engines name the findings that explain a failed run
+The doctor only looks (file existence, the kernel configuration through
+``stap_ls.targets.kernel_env``, ``stap -V``); it changes nothing.  Run engines name the findings that explain a failed run
 (``RunResult.environment``) so a client can show just those.
 """
 
 from __future__ import annotations
 
 import ctypes.util
-import gzip
 import os
 import platform
 import shutil
@@ -133,30 +132,12 @@ class Report:
 
 
 # -- reading the machine ----------------------------------------------------------
-def kernel_config(release: str) -> dict[str, str]:
-    """``CONFIG_*`` of ``release``: /proc/config.gz (running kernel) or a file."""
-    texts: list[str] = []
-    if release == os.uname().release:
-        try:
-            with gzip.open("/proc/config.gz", "rt", errors="replace") as f:
-                texts.append(f.read())
-        except OSError:
-            pass
-    for p in (f"/boot/config-{release}", f"/lib/modules/{release}/build/.config"):
-        if not texts:
-            try:
-                texts.append(Path(p).read_text(errors="replace"))
-            except OSError:
-                pass
-    config: dict[str, str] = {}
-    for text in texts:
-        for line in text.splitlines():
-            if line.startswith("CONFIG_") and "=" in line:
-                k, _, v = line.partition("=")
-                config[k] = v
-            elif line.startswith("# CONFIG_") and line.endswith(" is not set"):
-                config[line[2:-len(" is not set")]] = "n"
-    return config
+def kernel_config() -> dict[str, str]:
+    """``CONFIG_*`` of the running kernel, from the target model
+    (:func:`stap_ls.targets.kernel_env.kernel_env`: build tree, /boot or
+    /proc/config.gz).  Empty when no configuration was found."""
+    from stap_ls.targets.kernel_env import kernel_env
+    return dict(kernel_env(None).config)
 
 
 def effective_capabilities() -> int:
@@ -208,7 +189,11 @@ def installed_build_trees() -> list[str]:
 
 
 def _cfg(config: dict[str, str], name: str) -> str | None:
-    return config.get(f"CONFIG_{name}")
+    """An option's value; "n" when a configuration was read but does not list
+    it (Kconfig leaves disabled options out), None when there is none."""
+    if not config:
+        return None
+    return config.get(f"CONFIG_{name}", "n")
 
 
 # -- the checks -------------------------------------------------------------------
@@ -408,7 +393,7 @@ def diagnose(release: str | None = None, stap: str = "stap") -> Report:
     the running kernel)."""
     running = os.uname().release
     release = release or running
-    config = kernel_config(running)
+    config = kernel_config()
     report = Report(release=release, arch=platform.machine())
     stap_finding = _check_stap(stap)
     trees = installed_build_trees()
