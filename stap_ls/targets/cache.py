@@ -18,7 +18,7 @@ import tempfile
 from typing import Any
 
 #: bump when anything pickled here changes shape
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 
 
 def cache_dir() -> str:

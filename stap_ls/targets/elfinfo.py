@@ -39,6 +39,7 @@ class ElfFacts:
     elf_type: str = ""
     has_dwarf: bool = False
     symbols: dict[str, int] = field(default_factory=dict)   # name -> address
+    imports: list[str] = field(default_factory=list)         # undefined function symbols
     plt: list[str] = field(default_factory=list)
     marks: list[SdtMarker] = field(default_factory=list)
     needed: list[str] = field(default_factory=list)
@@ -86,8 +87,11 @@ def _read_sections(elf, facts: ElfFacts) -> None:
     symtab = elf.get_section_by_name(".symtab") or elf.get_section_by_name(".dynsym")
     if symtab is not None and hasattr(symtab, "iter_symbols"):
         for sym in symtab.iter_symbols():
-            if (sym["st_info"]["type"] == "STT_FUNC" and sym["st_shndx"] != "SHN_UNDEF"
-                    and sym.name and "@" not in sym.name):
+            if sym["st_info"]["type"] != "STT_FUNC" or not sym.name or "@" in sym.name:
+                continue
+            if sym["st_shndx"] == "SHN_UNDEF":
+                facts.imports.append(sym.name)
+            else:
                 facts.symbols.setdefault(sym.name, sym["st_value"])
     facts.plt = _plt_names(elf)
     dyn = elf.get_section_by_name(".dynamic")

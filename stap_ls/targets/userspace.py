@@ -162,7 +162,8 @@ class UserBinary:
 
     def similar_functions(self, name: str) -> list[str]:
         from stap_ls.targets.suggest import suggest
-        return suggest(name, {f.name for f in self.functions()})
+        # stap also offers the undefined (imported) function symbols
+        return suggest(name, {f.name for f in self.functions()} | set(self.facts.imports))
 
     # -- statements ----------------------------------------------------------
     def statement_lines(self, fi: FunctionInfo, file_pattern: str | None,

@@ -95,3 +95,15 @@ def test_probe_point_parser_and_dispatch():
     assert is_target_probe('module("*").function("*")')
     assert not is_target_probe("syscall.*")
     assert not is_target_probe("begin")
+
+
+def test_stripped_system_binary_like_stap(tmp_path):
+    """A stripped binary (symbols from .dynsym only): same listing, same suggestions."""
+    for pattern in ('process("/bin/true").function("*")', 'process("true").plt("*")'):
+        want = run_stap("-l", pattern)
+        got = run_listing("-l", pattern)
+        assert got.stdout == want.stdout and got.returncode == want.returncode
+    want = run_stap("-p2", "-e", 'probe process("/bin/true").function("mainn") {}')
+    sim = [ln for ln in want.stderr.splitlines() if "similar functions" in ln]
+    got = run_listing("-l", 'process("/bin/true").function("mainn")')
+    assert sim and sim[0][sim[0].index("no match"):] in got.stderr
