@@ -184,7 +184,9 @@ class _Lister:
                 except TargetError as e:
                     print(f"WARNING: {e}", file=self.err)
                     continue
-                self._binary(f'process("{path}").library("{lib}")', ub, rest[1:])
+                # stap echoes a literal library name as given, globs as resolved paths
+                shown = lib if _is_glob(pat) else pat
+                self._binary(f'process("{path}").library("{shown}")', ub, rest[1:])
             return
         self._binary(f'process("{path}")', self.model.binary(path), rest)
 
@@ -244,19 +246,19 @@ class _Lister:
         for f in funcs:
             if sfx in ("call", "return") and f.source == "dwarf" and not f.has_body:
                 continue
-            if sfx == "inline" and not f.inlined:
-                continue
+            if sfx == "inline" and not (f.inlined or f.source == "symbols"):
+                continue        # stap does not filter symbol-table functions
             if self.with_vars and ub is not None:
                 ub.load_vars(f)
             vs = list(f.vars)
             if sfx == "return" and f.return_type is not None and f.return_type.name != "void":
                 vs.insert(0, Var("return", f.return_type, "return"))
-            name = f.spec()
             if spec.line and spec.line.isdigit() and ub is not None:
+                # the function whose code holds that line, named by its declaration
                 rows = ub.statement_lines(f, spec.file, int(spec.line))
                 if not rows and f.line != int(spec.line):
                     continue
-                name = f"{f.name}@{f.file}:{spec.line}"
+            name = f.spec()
             self.add(f'{prefix}("{name}")' + (f".{sfx}" if sfx else ""), vs)
 
 

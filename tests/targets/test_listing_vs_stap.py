@@ -27,6 +27,11 @@ PATTERNS = [
     'process("./nodebug").function("*")',
     'process("{bins}/useshape").library("{bins}/libshape.so").function("shape_*")',
     'process("{bins}/prog").function("sum_points")',
+    'process("./prog").function("*").inline',
+    'process("./prog").function("walk@prog.c:42")',
+    'process("./prog").statement("walk")',
+    'process("./useshape").library("lib*shape.so").function("shape*")',
+    'process("./useshape").library("libshape.so").function("*")',
 ]
 
 
