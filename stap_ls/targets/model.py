@@ -434,7 +434,8 @@ def load_btf(path: str, use_cache: bool = True) -> BtfFile:
             data = f.read()
     except OSError as e:
         raise TargetError(f"{path}: {e.strerror}") from None
-    key = (os.path.realpath(path), BtfFile.checksum(data))
+    # a kernel is keyed by its release and the BTF checksum
+    key = (os.uname().release, os.path.realpath(path), BtfFile.checksum(data))
     idx = cache.load("btf", key) if use_cache else None
     if isinstance(idx, dict):
         try:
