@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import DATA, run
+from bpfrun import DATA, run
 from stap_ls.backends.bpf.ir import (Assign, End, Global, GlobalVar, IntLit, Printf, Probe, Program,
                                      Tracepoint, Type)
 

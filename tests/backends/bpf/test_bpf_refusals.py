@@ -2,7 +2,7 @@
 
 import pytest
 
-from conftest import run, start
+from bpfrun import run, start
 from stap_ls.backends.bpf.codegen import generate
 from stap_ls.backends.bpf.ir import (Assign, Begin, Call, Compare, End, Field, Foreach, Global,
                                      GlobalVar, IntLit, Local, Printf, Probe, Program, Sprintf,

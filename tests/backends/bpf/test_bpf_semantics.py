@@ -4,7 +4,7 @@ interpreter must agree with the kernel on the same statements."""
 
 import os
 
-from conftest import run
+from bpfrun import run
 from stap_ls.backends.bpf.ir import (ArrayGet, Assign, Begin, Binary, Break, Call, Compare, Concat,
                                      Cond, Continue, Delete, End, Exists, Exit, For, Global,
                                      GlobalVar, If, IntLit, Local, Logical, Next, Print, Printf,

@@ -2,7 +2,7 @@
 
 import time
 
-from conftest import run, start
+from bpfrun import run, start
 from stap_ls.backends.bpf.ir import (Assign, Begin, End, Exit, Global, GlobalVar, IntLit, Printf,
                                      Probe, Program, Timer, TimerProfile, Type)
 

@@ -3,7 +3,7 @@
 import os
 import subprocess
 
-from conftest import run
+from bpfrun import run
 from stap_ls.backends.bpf.ir import (ArrayGet, Assign, Call, Compare, End, Field, Foreach, GlobalVar,
                                      Global, If, IntLit, Local, Logical, Printf, Probe, Program,
                                      StrLit, Tracepoint, Type)

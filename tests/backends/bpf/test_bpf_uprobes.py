@@ -4,7 +4,7 @@ The expected lines are what target.c computes; the run is ``-c`` style, so it
 ends when the command exits and target() is the command's pid.
 """
 
-from conftest import run
+from bpfrun import run
 from stap_ls.backends.bpf.ir import (AggAdd, Arg, Binary, Call, Compare, End, Global, HistSpec, If,
                                      IntLit, Print, PrintHist, Printf, Probe, Program, ReturnValue,
                                      StatOp, Type, Uprobe, Usdt)
