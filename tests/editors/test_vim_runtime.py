@@ -17,6 +17,7 @@ EDITORS = ["vim", "nvim"]
 @pytest.mark.parametrize("editor", EDITORS)
 @pytest.mark.parametrize("name,first_line,expected", [
     ("script.stp", "probe begin { exit() }", "systemtap"),
+    ("library.stpm", "@define twice(x) %( (@x * 2) %)", "systemtap"),
     ("noext", "#!/usr/bin/stap", "systemtap"),
     ("noext_env", "#!/usr/bin/env stap", "systemtap"),
     ("noext_args", "#! /usr/local/bin/stap -g -v", "systemtap"),

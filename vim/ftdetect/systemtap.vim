@@ -1,4 +1,5 @@
-" Filetype detection for SystemTap scripts: *.stp files and scripts whose
+" Filetype detection for SystemTap scripts: *.stp files, *.stpm tapset macro
+" libraries, and scripts whose
 " first line is a `#!... stap ...` shebang get the filetype "systemtap".
 "
 " Vim's own filetype.vim maps *.stp to "stp" (Stored Procedures) with :setf;
@@ -6,7 +7,7 @@
 " later on the same BufRead event and overrides the "stp" choice (Neovim's
 " syntax/stp.vim is then replaced by ours, since FileType fires again).
 augroup filetypedetect
-  autocmd! BufNewFile,BufRead *.stp setlocal filetype=systemtap
+  autocmd! BufNewFile,BufRead *.stp,*.stpm setlocal filetype=systemtap
   " Extension-less (or otherwise undetected) scripts with a stap shebang:
   " #!/usr/bin/stap, #!/usr/bin/env stap, #! /usr/local/bin/stap -g ...
   autocmd BufNewFile,BufRead *

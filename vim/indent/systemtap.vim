@@ -30,7 +30,8 @@ set cpo&vim
 
 " Name of the syntax item at the first non-blank of line lnum.
 function! s:SynFirst(lnum) abort
-  let l:col = indent(a:lnum) + 1
+  " a byte column (indent() counts screen columns, tabs included)
+  let l:col = match(getline(a:lnum), '\S') + 1
   return synIDattr(synID(a:lnum, l:col, 1), 'name')
 endfunction
 

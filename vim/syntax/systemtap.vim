@@ -20,7 +20,6 @@ let s:cpo_save = &cpo
 set cpo&vim
 
 syn case match
-syn sync minlines=200
 
 " ---- embedded C: %{ ... %} through Vim's C syntax -------------------------
 " syntax/c.vim refuses to load when b:current_syntax is set.
@@ -29,6 +28,9 @@ unlet! b:current_syntax
 syn region systemtapEmbeddedC matchgroup=systemtapEmbedDelim
       \ start=/%{/ end=/%}/ keepend contains=@systemtapC
 syn match systemtapStrayEmbedEnd /%}/
+" c.vim's own sync (ccomment) would start C comments outside %{ %}: replace it
+syn sync clear
+syn sync fromstart
 
 " ---- comments --------------------------------------------------------------
 syn keyword systemtapTodo contained TODO FIXME XXX NOTE
@@ -90,12 +92,13 @@ syn match systemtapDefineParam /\h\w*/ contained
 syn match systemtapDefineBody /%(/ contained
 
 " ---- strings, format specifiers, escapes -----------------------------------
-syn match systemtapEscape contained /\\\%(\o\{1,3}\|x\x\+\|[abfnrtv\\"'?]\)/
-syn match systemtapEscapeError contained /\\[^abfnrtv\\"'?x0-7]/
+" stap accepts any escaped character (an unknown one stands for itself, as
+" regular expressions for =~ rely on: "\.so")
+syn match systemtapEscape contained /\\\%(\o\{1,3}\|x\x\+\|.\)/
 syn match systemtapFormat contained /%[-+ #0]*\%(\d\+\|\*\)\=\%(\.\%(\d\+\|\*\)\)\=\%(ll\|l\|hh\|h\)\=[bcdiopsuxXmM]/
 syn match systemtapFormat contained /%%/
 syn region systemtapString start=/"/ skip=/\\\%(.\|$\)/ end=/"/
-      \ contains=systemtapEscape,systemtapEscapeError,systemtapFormat,@Spell
+      \ contains=systemtapEscape,systemtapFormat,@Spell
 " A string that ends the line without its closing quote is an error; defined
 " after systemtapString so it wins where both start.
 syn match systemtapStringError /"\%([^"\\]\|\\.\)*$/
@@ -145,7 +148,6 @@ hi def link systemtapDefineParam    Identifier
 hi def link systemtapDefineBody     PreProc
 hi def link systemtapDelimiter      Delimiter
 hi def link systemtapEscape         SpecialChar
-hi def link systemtapEscapeError    Error
 hi def link systemtapFormat         SpecialChar
 hi def link systemtapString         String
 hi def link systemtapStringError    Error
