@@ -35,7 +35,7 @@ import signal
 import struct
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from stap_ls.backends.bpf import format as F
@@ -218,22 +218,27 @@ class _Run:
     def main(self) -> int:
         st = self.h.stats
         st.t_start = time.monotonic()
+        # resolve what the IR left open, on copies (the caller's IR is not changed)
+        probes = []
         for p in self.program.probes:
             pt = p.point
             if isinstance(pt, ir.Tracepoint) and pt.fields is None:
-                pt.fields = tracepoint_fields(pt.group, pt.name)
-                if pt.fields is None:
+                fields = tracepoint_fields(pt.group, pt.name)
+                if fields is None:
                     root = tracefs_root()
                     return self.fail(f'no tracepoint {pt.group}:{pt.name} in kernel.trace("{pt.group}:{pt.name}")'
                                      + ("" if root else "; tracefs is not mounted "
                                         "(mount -t tracefs nodev /sys/kernel/tracing)"))
+                p = replace(p, point=replace(pt, fields=fields))
             if isinstance(pt, (ir.Uprobe, ir.Usdt)) and not os.path.exists(pt.path):
                 return self.fail(f"cannot find executable '{pt.path}' for {p.pp or 'process probe'}")
             if isinstance(pt, ir.Usdt) and not pt.provider:
                 prov = usdt_provider(pt.path, pt.name)
                 if prov is None:
                     return self.fail(f"no SDT marker '{pt.name}' in {pt.path}")
-                pt.provider = prov
+                p = replace(p, point=replace(pt, provider=prov))
+            probes.append(p)
+        self.program = replace(self.program, probes=probes)
         try:
             L = lib()
         except BpfError as e:

@@ -95,3 +95,23 @@ def test_user_space_interpreter_agrees(bpf_ready):
     c = run(prog, RunOptions(), timeout=30)
     assert c.code == 0, (c.diagnostics, c.stderr)
     assert c.stdout == EXPECTED
+
+
+def test_array_overflow_and_wrap(bpf_ready):
+    """global a[4]: the fifth key is stap's 'Array overflow' error (exit 1);
+    global w[4]%: old entries make room instead."""
+    def prog(wrap: bool) -> Program:
+        name = "w" if wrap else "a"
+        fill = [For(Assign(Local("i"), IntLit(0)), Compare("<", Local("i"), IntLit(10)),
+                    Assign(Local("i"), IntLit(1), op="+="),
+                    [Assign(ArrayGet(name, [Local("i")]), Local("i"))]), Exit()]
+        return Program(globals=[Global(name, Type.LONG, keys=[Type.LONG], size=4, wrap=wrap), Global("once", Type.LONG)],
+                       probes=[Probe(Timer("ms", 10), [If(GlobalVar("once"), [Next()]),
+                                                       Assign(GlobalVar("once"), IntLit(1))] + fill,
+                                     locals={"i": Type.LONG}, pp="timer.ms(10)"),
+                               Probe(End(), [Printf("end\n")], pp="end")])
+    c = run(prog(False), RunOptions(), timeout=30)
+    assert c.code == 1
+    assert c.stderr == ["ERROR: Array overflow, check MAXMAPENTRIES"]
+    c = run(prog(True), RunOptions(), timeout=30)
+    assert c.code == 0 and c.stdout == ["end"], (c.stderr, c.diagnostics)
