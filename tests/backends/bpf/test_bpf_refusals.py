@@ -7,7 +7,7 @@ from stap_ls.backends.bpf.codegen import generate
 from stap_ls.backends.bpf.ir import (Assign, Begin, Call, Compare, End, Field, Foreach, Global,
                                      GlobalVar, IntLit, Local, Printf, Probe, Program, Sprintf,
                                      StrLit, Timer, Tracepoint, TraceField, Type, Unsupported, UnsupportedStmt,
-                                     Uprobe, While)
+                                     Uprobe)
 from stap_ls.text import SourceFile, Span
 
 SRC = SourceFile("t.stp", "probe timer.s(1) {\n  foreach (k in a) print(k)\n}\n")
