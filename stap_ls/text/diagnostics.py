@@ -41,6 +41,8 @@ class Diagnostic:
     kind: str = "parse error"
     #: description of the offending token for stap's ``saw:`` line
     saw: str = ""
+    #: stap prints ``at:`` instead of ``saw:`` when the error names its token
+    marker: str = "saw"
     related: tuple[Related, ...] = ()
     tags: tuple[str, ...] = field(default=())  # "unnecessary", "deprecated"
 

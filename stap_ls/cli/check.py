@@ -1,0 +1,95 @@
+"""``stap-ls check``: a stap-compatible front end (passes 1 and 2, -l/-L).
+
+Takes stap's command line.  With ``-p1`` prints the parse tree as ``stap -p1``
+does; errors go to stderr in stap's layout and the exit status is stap's
+(0 on success, 1 on errors).  ``--format=json`` prints diagnostics as JSON on
+stdout instead.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from stap_ls.cli.report import write_diagnostics, write_json
+from stap_ls.options import UsageError, parse_stap_args
+from stap_ls.sema.frontend import run_frontend, user_sources
+from stap_ls.syntax.printer import print_file
+from stap_ls.text import Severity
+
+
+def main(argv: list[str], out: TextIO | None = None, err: TextIO | None = None,
+         stdin: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
+    try:
+        opts, warnings = parse_stap_args(argv)
+    except UsageError as e:
+        err.write(f"stap-ls check: {e}\n")
+        return 1
+    for w in warnings:
+        err.write(f"stap-ls: {w}\n")
+
+    if opts.list_probes is not None or opts.list_probes_vars is not None:
+        from stap_ls.targets.listing import main_listing
+        return main_listing(opts, out, err)
+
+    stdin_text = None
+    if opts.script_file == "-":
+        stdin_text = (stdin or sys.stdin).read()
+    if opts.script_text is None and opts.script_file is None:
+        err.write("A script must be specified.\n")
+        return 1
+    try:
+        sources = user_sources(opts, stdin_text)
+    except OSError as e:
+        name = opts.script_file
+        msg = (f"Input file '{name}' can't be opened for reading."
+               if e.errno not in (2,) else f"Input file '{name}' is missing.")
+        err.write(msg + "\n")
+        return 1
+
+    res = run_frontend(opts, sources)
+    json_mode = opts.output_format == "json"
+    diags = []
+    failed = False
+    lib_errors = [d for d in res.library_diagnostics if d.severity == Severity.ERROR]
+    if not json_mode:
+        write_diagnostics(res.library_diagnostics, err)
+    diags.extend(res.library_diagnostics)
+    if lib_errors:
+        failed = True
+    n_errors = 0
+    for r in res.user:
+        shown = [d for d in r.diagnostics
+                 if d.severity == Severity.ERROR or not opts.suppress_warnings]
+        if not json_mode:
+            write_diagnostics(shown, err)
+        diags.extend(shown)
+        n_errors += len(r.errors)
+        if r.empty:
+            failed = True
+            if not json_mode:
+                state = "is empty after preprocessing" if r.saw_tokens else "is empty"
+                err.write(f"Input file '{r.file.name}' {state}.\n")
+        elif r.errors:
+            failed = True
+    if n_errors and not json_mode and not any(r.empty for r in res.user):
+        err.write(f"{n_errors} parse error{'s' if n_errors != 1 else ''}.\n")
+    if failed:
+        if json_mode:
+            write_json(diags, out, ok=False, passes=1)
+        else:
+            err.write("Pass 1: parse failed.  [man error::pass1]\n")
+        return 1
+    if opts.last_pass == 1:
+        if json_mode:
+            write_json(diags, out, ok=True, passes=1)
+        else:
+            out.write("# parse tree dump\n")
+            for r in res.user:
+                out.write(print_file(r.file))
+                out.write("\n")
+        return 0
+    from stap_ls.cli.pass2 import run_pass2
+    return run_pass2(res, opts, out, err, diags)
