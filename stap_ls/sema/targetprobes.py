@@ -1,0 +1,728 @@
+"""Pass 2 for probe points that bind to a target: kernel, module, kprobe, process, perf.
+
+stap resolves ``kernel.function("vfs_*")``, ``kernel.trace("sched:*")``,
+``process("/bin/ls").function("main")`` ... against debug information and
+turns each into concrete probe points (the text ``stap -p2`` prints) with the
+target variables (``$vars``) their context offers.  This module does the same
+against :class:`stap_ls.targets.model.TargetModel`:
+
+* :func:`is_target_family` says which probe points need the target model;
+* :func:`resolve_target_point` expands one probe point into
+  :class:`ConcretePoint` s, or returns stap's "no match" error (with the
+  "(similar functions: ...)" names stap gives) and warnings naming what is
+  missing (kernel DWARF on machines that only have BTF);
+* :func:`resolve_target_expr` gives the stap type (``long``/``string``) of
+  ``$var``, ``$var->a->b[2]``, ``$$vars``, ``$return``, ``@cast(...)`` and
+  ``@var(...)`` in a concrete point's context, with stap's wording for its
+  errors; :func:`target_expr_ctype` gives the C type for hover.
+
+Where stap needs kernel DWARF and only BTF/kallsyms/tracefs are present, the
+answer comes from those (no ``@file:line``, no locals, one warning naming the
+missing debug info) and ``target_vars`` of kallsyms-only functions is ``None``
+(unknown: a ``$var`` there is a warning, not an error).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from dataclasses import dataclass, field
+
+from stap_ls.options import StapOptions
+from stap_ls.syntax import ast as A
+from stap_ls.targets.base import (BTF, DWARF, SDT, SYMBOLS, FunctionInfo, TargetError,
+                                  TypeInfo, TypeRef, Var)
+from stap_ls.targets.elfinfo import find_executable
+from stap_ls.targets.model import TargetModel
+from stap_ls.targets.suggest import suggest
+from stap_ls.text import Diagnostic, Severity, Span
+
+CODE_NO_MATCH = "no-match"
+CODE_TARGET = "target-symbol"
+CODE_MISSING = "missing-debuginfo"
+
+_FUNC_SUFFIXES = ("call", "return", "inline", "exported", "maxactive")
+_PROCESS_EVENTS = ("begin", "end", "syscall", "thread", "insn", "mark", "plt", "function",
+                   "statement", "library", "provider", "memory", "data")
+
+
+@dataclass
+class TargetVar:
+    """A ``$variable`` a probe's context offers."""
+
+    name: str               # without '$'
+    type: str               # C type as stap prints it in -L
+    type_ref: object | None  # stap_ls.targets.base.TypeRef, for ->member chains
+    source: str             # "btf" | "dwarf" | "tracefs" | "headers" | "symbols" | "sdt"
+
+
+@dataclass
+class ConcretePoint:
+    """One concrete probe point as ``stap -p2`` prints it, with its context."""
+
+    text: str
+    family: str
+    is_return: bool
+    target_vars: list[TargetVar] | None   # None = unknown (no debug info)
+    source: str
+    #: "kernel", a module name or a binary path: where @cast/@var look by default
+    origin: str = "kernel"
+    #: the probed function's name (function/statement points), for messages
+    function: str = ""
+    #: what is missing for target variables here (with target_vars None)
+    missing: str = ""
+
+
+@dataclass
+class TargetResolution:
+    points: list[ConcretePoint] = field(default_factory=list)   # empty = no match
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+
+def error(msg: str, span: Span | None, code: str = CODE_NO_MATCH) -> Diagnostic:
+    return Diagnostic(Severity.ERROR, msg, span, code=code, kind="semantic error")
+
+
+def warning(msg: str, span: Span | None, code: str = CODE_MISSING) -> Diagnostic:
+    return Diagnostic(Severity.WARNING, msg, span, code=code, kind="WARNING")
+
+
+def var_of(v: Var) -> TargetVar:
+    """A target model variable as a :class:`TargetVar`."""
+    return TargetVar(v.name, v.type.name, v.type, v.type.source)
+
+
+# -- which points are ours -----------------------------------------------------
+def is_target_family(pp: A.ProbePoint) -> bool:
+    """kernel./module(/kprobe./process(/perf. points that need the target model."""
+    c = pp.components
+    if not c:
+        return False
+    head = c[0].functor
+    if head == "kernel":
+        return len(c) > 1 and c[1].functor in ("function", "statement", "trace", "mark")
+    if head in ("module", "kprobe", "perf"):
+        return len(c) > 1
+    if head == "process":
+        return len(c) > 1 and c[1].functor in _PROCESS_EVENTS
+    return False
+
+
+def _arg(c: A.PPComponent) -> str | int | None:
+    return c.arg.value if c.arg is not None else None
+
+
+def _q(s: str | int | None) -> str:
+    if isinstance(s, int):
+        return f"({s})" if s >= 0 else f"({s})"
+    return f'("{s}")' if s is not None else ""
+
+
+def _comp_text(c: A.PPComponent) -> str:
+    return c.functor + _q(_arg(c))
+
+
+def _is_glob(s: str) -> bool:
+    return any(ch in s for ch in "*?[")
+
+
+@dataclass
+class _Spec:
+    name: str
+    file: str | None = None
+    line: str | None = None
+
+
+def _func_spec(spec: str) -> _Spec:
+    name, at, rest = spec.partition("@")
+    if not at:
+        return _Spec(name)
+    head, colon, tail = rest.rpartition(":")
+    if colon and (tail.isdigit() or tail == "*" or "-" in tail or tail.startswith("+")):
+        return _Spec(name, head or None, tail)
+    return _Spec(name, rest or None, None)
+
+
+# -- resolution --------------------------------------------------------------------
+class _Resolver:
+    def __init__(self, pp: A.ProbePoint, model: TargetModel, opts: StapOptions) -> None:
+        self.pp = pp
+        self.model = model
+        self.opts = opts
+        self.span = pp.span
+        self.res = TargetResolution()
+
+    def no_match(self, similar: list[str] | None = None, what: str = "functions") -> None:
+        sim = f" (similar {what}: {', '.join(similar)})" if similar else ""
+        self.res.diagnostics.append(error(f"no match{sim}", self.span))
+
+    def fail(self, msg: str, code: str = CODE_NO_MATCH) -> None:
+        self.res.diagnostics.append(error(msg, self.span, code))
+
+    def warn(self, msg: str) -> None:
+        self.res.diagnostics.append(warning(msg, self.span))
+
+    def run(self) -> TargetResolution:
+        c = self.pp.components
+        head = c[0].functor
+        if head == "kernel":
+            kind = c[1].functor
+            if kind == "trace":
+                self.trace(c[1], c[2:])
+            elif kind == "mark":
+                self.fail("kernel markers are not supported by this kernel "
+                          "(kernel.mark probes were removed in Linux 2.6.32)")
+            else:
+                self.kernel_function("kernel", c[1], c[2:])
+        elif head == "module":
+            self.module(c)
+        elif head == "kprobe":
+            self.kprobe(c)
+        elif head == "process":
+            self.process(c)
+        elif head == "perf":
+            self.perf(c)
+        return self.res
+
+    # -- kernel ----------------------------------------------------------------
+    def _suffix(self, rest: list[A.PPComponent]) -> tuple[str, str] | None:
+        """(suffix name, suffix text) of a function point, or None after an error."""
+        sfx, text = "", ""
+        for comp in rest:
+            if comp.functor not in _FUNC_SUFFIXES or (sfx and comp.functor != "maxactive"):
+                self.fail(f"probe point mismatch at position {len(self.pp.components) - len(rest)}"
+                          f" (alternatives: {' '.join(_FUNC_SUFFIXES[:4])})", "probe-point")
+                return None
+            if comp.functor != "maxactive":
+                sfx = comp.functor
+            text += "." + _comp_text(comp)
+        return sfx, text
+
+    def kernel_function(self, prefix: str, comp: A.PPComponent,
+                        rest: list[A.PPComponent], module: str | None = None) -> None:
+        arg = _arg(comp)
+        kind = comp.functor
+        sfx_t = self._suffix(rest)
+        if sfx_t is None:
+            return
+        sfx, sfx_text = sfx_t
+        family = f"{'kernel' if module is None else 'module'}.{kind}"
+        if isinstance(arg, int) or arg is None:
+            # kernel.statement(0xADDR).absolute and friends: addresses need no lookup
+            self.res.points.append(ConcretePoint(f"{prefix}.{kind}{_q(arg)}{sfx_text}", family,
+                                                 False, None, SYMBOLS,
+                                                 missing="debug information for an address"))
+            return
+        spec = _func_spec(arg)
+        if module is None:
+            funcs = self.model.kernel_functions(spec.name, spec.file)
+        else:
+            funcs = self.model.module_functions(module, spec.name)
+        dwarf = any(f.source == DWARF for f in funcs)
+        for f in funcs:
+            if sfx == "inline" and f.source == BTF:
+                continue        # BTF only has out-of-line functions
+            if sfx in ("call", "return") and f.source == DWARF and not f.has_body:
+                continue
+            vs = self._func_vars(f, sfx == "return")
+            where = f.module if module is not None else "kernel"
+            shown = f'{prefix.replace(_q(module), _q(where)) if module else prefix}'
+            self.res.points.append(ConcretePoint(
+                f'{shown}.{kind}("{f.spec()}"){sfx_text}', family, sfx == "return", vs,
+                f.source, where, f.name,
+                "" if vs is not None else f"no debug information for '{f.name}'"))
+        if not self.res.points:
+            if spec.file is not None and self.model.kernel_dwarf() is None:
+                self.fail(f"no match: '{arg}' names a source file, which needs kernel "
+                          f"debug information (install linux-image-{self.model.release}-dbg)")
+            elif module is not None:
+                self.no_match()
+            else:
+                self.no_match(None if _is_glob(spec.name) else
+                              self.model.similar_kernel_functions(spec.name))
+        elif not dwarf and module is None:
+            self.warn(f"no kernel debug information for {self.model.release}: "
+                      f"'{prefix}.{kind}(\"{arg}\")' resolved from BTF/kallsyms, without "
+                      f"@file:line, locals or inlined instances (install "
+                      f"linux-image-{self.model.release}-dbg)")
+
+    def _func_vars(self, f: FunctionInfo, is_return: bool) -> list[TargetVar] | None:
+        if f.source == SYMBOLS:
+            return None
+        vs = [var_of(v) for v in f.vars]
+        if is_return and f.return_type is not None and f.return_type.name != "void":
+            vs.insert(0, TargetVar("return", f.return_type.name, f.return_type,
+                                   f.return_type.source))
+        return vs
+
+    def trace(self, comp: A.PPComponent, rest: list[A.PPComponent]) -> None:
+        arg = _arg(comp)
+        if rest or not isinstance(arg, str):
+            self.fail("kernel.trace needs a \"SYSTEM:NAME\" string and takes no suffix",
+                      "probe-point")
+            return
+        for tp in self.model.tracepoints(arg):
+            vs = [TargetVar(v.name, v.type.name, v.type, tp.args_source or v.type.source)
+                  for v in tp.args] if tp.args_source else None
+            self.res.points.append(ConcretePoint(
+                f'kernel.trace("{tp.full_name}")', "kernel.trace", False, vs,
+                tp.args_source or tp.source, "kernel", tp.name,
+                "" if vs is not None else "kernel BTF (tracepoint arguments)"))
+        if not self.res.points:
+            system, _, name = arg.rpartition(":")
+            similar = None
+            if not _is_glob(name):
+                similar = suggest(name, {tp.name for tp in self.model.tracepoints(
+                    f"{system or '*'}:*", with_fields=False)})
+            self.no_match(similar, "tracepoints")
+
+    def module(self, c: list[A.PPComponent]) -> None:
+        mod = _arg(c[0])
+        if not isinstance(mod, str) or c[1].functor not in ("function", "statement"):
+            self.fail("module(\"NAME\") must be followed by .function(...) or .statement(...)",
+                      "probe-point")
+            return
+        self.kernel_function(f'module("{mod}")', c[1], c[2:], module=mod)
+        if not self.res.points and not os.path.exists("/proc/modules"):
+            self.warn("this kernel has no loadable module support: module probes never match")
+
+    def kprobe(self, c: list[A.PPComponent]) -> None:
+        rest = c[1:]
+        module = None
+        if rest and rest[0].functor == "module":
+            module = _arg(rest[0])
+            rest = rest[1:]
+        if not rest or rest[0].functor not in ("function", "statement"):
+            self.fail("kprobe needs .function(\"NAME\") or .statement(ADDRESS)", "probe-point")
+            return
+        text = ".".join(_comp_text(x) for x in c)
+        is_ret = any(x.functor == "return" for x in rest[1:])
+        arg = _arg(rest[0])
+        if rest[0].functor == "function" and isinstance(arg, str):
+            syms = self.model.symbols()
+            if syms is not None:
+                names = [n for n, m in syms.owner.items()
+                         if fnmatch.fnmatchcase(n, arg)
+                         and (m == "kernel" if module is None else
+                              fnmatch.fnmatchcase(m, str(module)))]
+                if not names:
+                    self.no_match()
+                    return
+                for n in sorted(names):
+                    self.res.points.append(ConcretePoint(
+                        text.replace(f'function("{arg}")', f'function("{n}")'),
+                        "kprobe.function", is_ret, [], SYMBOLS, module or "kernel", n))
+                return
+        self.res.points.append(ConcretePoint(text, f"kprobe.{rest[0].functor}", is_ret, [],
+                                             SYMBOLS, str(module or "kernel")))
+
+    def perf(self, c: list[A.PPComponent]) -> None:
+        names = [x.functor for x in c]
+        if len(c) < 3 or names[1] != "type" or names[2] != "config":
+            self.fail("perf probes are perf.type(N).config(M)[.sample(N)][.process(\"P\")]"
+                      "[.counter(\"NAME\")] (or the perf.hw.*/perf.sw.* tapset aliases)",
+                      "probe-point")
+            return
+        for x in c[3:]:
+            if x.functor == "process" and isinstance(_arg(x), str) \
+                    and find_executable(str(_arg(x))) is None:
+                self.fail(f"cannot find executable '{_arg(x)}'", "no-executable")
+                return
+        self.res.points.append(ConcretePoint(".".join(_comp_text(x) for x in c), "perf",
+                                             False, [], "perf"))
+
+    # -- user space ------------------------------------------------------------
+    def process(self, c: list[A.PPComponent]) -> None:
+        target = _arg(c[0])
+        rest = c[1:]
+        kind = rest[0].functor
+        path: str | None = None
+        if isinstance(target, str):
+            path = find_executable(target)
+            if path is None:
+                self.fail(f"cannot find executable '{target}'", "no-executable")
+                return
+            prefix = f'process("{path}")'
+        elif isinstance(target, int):
+            exe = f"/proc/{target}/exe"
+            path = os.path.realpath(exe) if os.path.exists(exe) else None
+            prefix = f"process({target})"
+            if path is None and kind in ("function", "statement", "mark", "plt", "library"):
+                self.fail(f"process {target} does not exist (its binary is needed to "
+                          f"resolve .{kind})", "no-process")
+                return
+        else:
+            prefix = "process"
+        if kind in ("begin", "end", "thread", "syscall", "insn", "memory", "data"):
+            text = ".".join([prefix] + [_comp_text(x) for x in rest])
+            is_ret = rest[-1].functor == "return"
+            vs = None
+            if kind == "syscall":
+                vs = [TargetVar("syscall", "long", None, "regs")] + [
+                    TargetVar(f"arg{i}", "long", None, "regs") for i in range(1, 7)]
+                if is_ret:
+                    vs.append(TargetVar("return", "long", None, "regs"))
+            elif kind in ("begin", "end", "thread"):
+                vs = []
+            self.res.points.append(ConcretePoint(text, f"process.{kind}", is_ret, vs,
+                                                 "process", path or "kernel"))
+            return
+        if path is None:
+            self.fail(f"process.{kind} needs an executable: process(\"PATH\").{kind}(...)",
+                      "no-executable")
+            return
+        try:
+            ub = self.model.binary(path)
+        except TargetError as e:
+            self.fail(str(e), "no-executable")
+            return
+        if kind == "library":
+            self.library(prefix, ub, rest)
+            return
+        self.binary(prefix, ub, rest, "process")
+
+    def library(self, prefix: str, ub, rest: list[A.PPComponent]) -> None:
+        pat = _arg(rest[0])
+        if not isinstance(pat, str) or len(rest) < 2:
+            self.fail("process(...).library(\"LIB\") must be followed by .function(...), "
+                      ".statement(...), .mark(...) or .plt(...)", "probe-point")
+            return
+        libs = [p for p in ub.libraries()
+                if fnmatch.fnmatchcase(os.path.basename(p), pat) or fnmatch.fnmatchcase(p, pat)
+                or os.path.realpath(pat) == p]
+        if not libs and "/" in pat and os.path.exists(pat):
+            libs = [os.path.realpath(pat)]
+        if not libs:
+            self.fail(f"cannot find library '{pat}' among the libraries of {ub.path}",
+                      "no-executable")
+            return
+        for lib in libs:
+            try:
+                lb = self.model.binary(lib)
+            except TargetError as e:
+                self.warn(str(e))
+                continue
+            shown = lib if _is_glob(pat) else pat
+            self.binary(f'{prefix}.library("{shown}")', lb, rest[1:], "process.library")
+
+    def binary(self, prefix: str, ub, rest: list[A.PPComponent], fam: str) -> None:
+        head = rest[0]
+        kind = head.functor
+        arg = _arg(head)
+        if kind in ("mark", "provider"):
+            provider = "*"
+            if kind == "provider":
+                provider = str(arg or "*")
+                if len(rest) < 2 or rest[1].functor != "mark":
+                    self.fail(".provider(...) must be followed by .mark(...)", "probe-point")
+                    return
+                arg = _arg(rest[1])
+            before = len(self.res.points)
+            for m in ub.marks(str(arg if arg is not None else "*"), provider):
+                vs = [TargetVar(f"arg{i + 1}", "long", TypeRef("long", SDT), SDT)
+                      for i in range(m.nargs)]
+                vs.append(TargetVar("$name", "string", None, SDT))
+                prov = f'.provider("{m.provider}")' if kind == "provider" else ""
+                self.res.points.append(ConcretePoint(f'{prefix}{prov}.mark("{m.name}")',
+                                                     f"{fam}.mark".replace("library.", ""),
+                                                     False, vs, SDT, ub.path, m.name))
+            if len(self.res.points) == before:
+                self.no_match()
+            return
+        if kind == "plt":
+            sfx = "".join("." + _comp_text(x) for x in rest[1:])
+            names = ub.plt(str(arg if arg is not None else "*"))
+            for n in names:
+                self.res.points.append(ConcretePoint(f'{prefix}.plt("{n}"){sfx}',
+                                                     "process.plt", sfx == ".return",
+                                                     [], "symbols", ub.path, n))
+            if not names:
+                self.no_match()
+            return
+        if kind not in ("function", "statement"):
+            self.fail(f"probe point mismatch: unknown process probe '.{kind}'", "probe-point")
+            return
+        if isinstance(arg, int) or arg is None:
+            text = ".".join([prefix] + [_comp_text(x) for x in rest])
+            self.res.points.append(ConcretePoint(text, f"{fam}.{kind}", False, None, SYMBOLS,
+                                                 ub.path, missing="debug information for an address"))
+            return
+        spec = _func_spec(arg)
+        sfx_t = self._suffix(rest[1:]) if kind == "function" else ("", "".join(
+            "." + _comp_text(x) for x in rest[1:]))
+        if sfx_t is None:
+            return
+        sfx, sfx_text = sfx_t
+        funcs = ub.match_functions(spec.name, spec.file)
+        before = len(self.res.points)
+        for f in funcs:
+            if sfx in ("call", "return") and f.source == DWARF and not f.has_body:
+                continue
+            if sfx == "inline" and not (f.inlined or f.source == SYMBOLS):
+                continue
+            ub.load_vars(f)
+            if kind == "statement" and spec.line:
+                want = int(spec.line) if spec.line.isdigit() else None
+                for file, line, addr in ub.statement_lines(f, spec.file, want):
+                    vs = [var_of(v) for v in ub.vars_at(f, addr)]
+                    self.res.points.append(ConcretePoint(
+                        f'{prefix}.statement("{f.name}@{file}:{line}"){sfx_text}',
+                        f"{fam}.statement", False, vs, f.source, ub.path, f.name))
+                continue
+            if spec.line and spec.line.isdigit():
+                rows = ub.statement_lines(f, spec.file, int(spec.line))
+                if not rows and f.line != int(spec.line):
+                    continue
+            vs = self._func_vars(f, sfx == "return")
+            self.res.points.append(ConcretePoint(
+                f'{prefix}.{kind}("{f.spec()}"){sfx_text}', f"{fam}.{kind}",
+                sfx == "return", vs, f.source, ub.path, f.name,
+                "" if vs is not None else f"debug information for {ub.path} "
+                f"(it has only a symbol table)"))
+        if len(self.res.points) == before:
+            self.no_match(None if _is_glob(spec.name) else ub.similar_functions(spec.name))
+
+
+def resolve_target_point(pp: A.ProbePoint, model: TargetModel,
+                         opts: StapOptions) -> TargetResolution:
+    """Expand ``pp`` into concrete points, or stap's error for it."""
+    if not is_target_family(pp):
+        return TargetResolution([], [error("not a kernel, module, kprobe, process or perf "
+                                           "probe point", pp.span, "probe-point")])
+    try:
+        return _Resolver(pp, model, opts).run()
+    except TargetError as e:
+        return TargetResolution([], [error(str(e), pp.span, "target-error")])
+
+
+# -- target expressions --------------------------------------------------------------
+_PSEUDO = ("$$vars", "$$parms", "$$locals", "$$return", "$$name")
+
+
+@dataclass
+class _Typed:
+    """A target expression's C type (``ref``) or its stap-only type (``stap``)."""
+
+    ref: TypeRef | None = None
+    stap: str | None = None
+    error: Diagnostic | None = None
+
+
+def _alternatives(point: ConcretePoint) -> str:
+    names = [f"${v.name}" for v in point.target_vars or [] if v.name != "return"]
+    if point.family == "kernel.trace":
+        names = sorted(names + ["$$name", "$$vars", "$$parms"])
+    return ", ".join(names)
+
+
+def _lookup_var(point: ConcretePoint, e: A.TargetSymbol, model: TargetModel) -> _Typed:
+    name = e.name
+    if name in _PSEUDO or name.startswith("$$"):
+        if name not in _PSEUDO:
+            return _Typed(error=error(f"unknown context variable '{name}' (alternatives: "
+                                      f"{', '.join(_PSEUDO)})", e.span, CODE_TARGET))
+        if name == "$$return" and not point.is_return:
+            return _Typed(error=error("'$$return' is only available in .return probes",
+                                      e.span, CODE_TARGET))
+        return _Typed(stap="string")
+    bare = name[1:]
+    if point.target_vars is None:
+        why = point.missing or "debug information"
+        return _Typed(stap="long", error=warning(
+            f"cannot check '{name}' at {point.text}: {why} is missing", e.span))
+    for v in point.target_vars:
+        if v.name == bare:
+            if isinstance(v.type_ref, TypeRef):
+                return _Typed(ref=v.type_ref)
+            return _Typed(stap="string" if v.type == "string" else "long")
+    alts = _alternatives(point)
+    if point.family == "kernel.trace":
+        msg = f"unable to find tracepoint variable '{name}' (alternatives: {alts})"
+    elif bare == "return":
+        msg = ("$return is only available in .return probes" if not point.is_return else
+               f"'{point.function}' returns void: there is no $return")
+    elif point.family.endswith(".mark"):
+        msg = f"unable to find marker variable '{name}' (alternatives: {alts})"
+    else:
+        msg = (f"unable to find local '{bare}' in {point.function or point.text}"
+               + (f" (alternatives: {alts})" if alts else ""))
+    return _Typed(error=error(msg, e.span, CODE_TARGET))
+
+
+def _strip(model: TargetModel, ref: TypeRef) -> TypeInfo | None:
+    if ref.key is None:
+        return None
+    info = model.describe(ref)
+    hops = 0
+    while info is not None and info.kind in ("typedef", "const", "volatile", "restrict") \
+            and info.target is not None and hops < 32:
+        info = model.describe(info.target)
+        hops += 1
+    return info
+
+
+def _walk(model: TargetModel, ref: TypeRef, comps: list[A.Component],
+          span: Span | None) -> _Typed:
+    """Follow ``->member`` and ``[index]`` components from a value of type ``ref``."""
+    cur = ref
+    for comp in comps:
+        where = comp.span or span
+        if comp.kind == "pretty":
+            return _Typed(stap="string")
+        info = _strip(model, cur)
+        if info is None:
+            if cur.key is None:
+                return _Typed(error=error(f"invalid access '{_comp_str(comp)}' vs. {cur.name}",
+                                          where, CODE_TARGET))
+            return _Typed(stap="long")
+        if comp.kind == "index":
+            if info.kind in ("pointer", "array") and info.target is not None:
+                inner = _strip(model, info.target)
+                if info.kind == "pointer" and inner is not None and inner.kind == "void":
+                    return _Typed(error=error(f"invalid access '[...]' vs. {cur.name}",
+                                              where, CODE_TARGET))
+                cur = info.target
+                continue
+            if info.kind in ("struct", "union"):
+                mem = next((m.name for m in info.members if m.name), "")
+                return _Typed(error=error(f"'{info.name}' is being accessed instead of a "
+                                          f"member such as '->{mem}'", where, CODE_TARGET))
+            return _Typed(error=error(f"invalid access '[...]' vs. {cur.name}", where,
+                                      CODE_TARGET))
+        # member
+        agg = info
+        if info.kind in ("pointer", "array") and info.target is not None:
+            agg = _strip(model, info.target)
+        if agg is None or agg.kind not in ("struct", "union"):
+            base = agg.name if agg is not None and info.kind == "pointer" else info.name
+            return _Typed(error=error(f"invalid access '->{comp.member}' vs. {base or cur.name}",
+                                      where, CODE_TARGET))
+        m = model.member(cur, comp.member)
+        if m is None:
+            alts = ", ".join(x.name for x in model.members(cur))
+            return _Typed(error=error(f"unable to find member '{comp.member}' for {agg.name}"
+                                      + (f" (alternatives: {alts})" if alts else ""),
+                                      where, CODE_TARGET))
+        cur = m.type
+    return _Typed(ref=cur)
+
+
+def _comp_str(comp: A.Component) -> str:
+    return f"->{comp.member}" if comp.kind == "member" else "[...]"
+
+
+def _final(model: TargetModel, t: _Typed, e: A.TargetExpr, comps: list[A.Component]) -> _Typed:
+    """stap's type for a walked value: long for scalars and pointers, an error for aggregates."""
+    if t.error is not None or t.stap is not None or t.ref is None:
+        return t
+    if e.addressof:
+        return _Typed(ref=t.ref, stap="long")
+    info = _strip(model, t.ref)
+    if info is not None and info.kind in ("struct", "union"):
+        mem = next((m.name for m in info.members if m.name), "")
+        sep = "->" if not comps else "."
+        return _Typed(ref=t.ref, error=error(
+            f"'{info.name}' is being accessed instead of a member such as '{sep}{mem}'",
+            e.span, CODE_TARGET))
+    if info is not None and info.kind in ("function", "void"):
+        return _Typed(ref=t.ref, error=error(f"cannot read a value of type '{info.name}'",
+                                             e.span, CODE_TARGET))
+    return _Typed(ref=t.ref, stap="long")
+
+
+def _cast_type(point: ConcretePoint | None, e: A.CastOp, model: TargetModel) -> _Typed:
+    spelling = e.type_name.strip()
+    ptrs = 0
+    while spelling.endswith("*"):
+        spelling = spelling[:-1].rstrip()
+        ptrs += 1
+    module = e.module or (point.origin if point is not None else "kernel")
+    found: TypeRef | None = None
+    for mod in module.split(":"):
+        if mod.startswith("<") and mod.endswith(">"):
+            # a header stap would compile: the running kernel's BTF has the kernel's types
+            if mod.startswith("<linux/") or mod.startswith("<asm/") or mod.startswith("<net/"):
+                found = model.kernel_type(spelling)
+                if found is None:
+                    return _Typed(stap="long")
+            else:
+                return _Typed(stap="long")      # user-space headers: not checked here
+        elif mod in ("kernel", "") or not os.path.exists(find_executable(mod) or mod):
+            if mod not in ("kernel", ""):
+                found = None
+                continue
+            found = model.kernel_type(spelling)
+            if found is None and model.btf() is None and model.kernel_dwarf() is None:
+                return _Typed(stap="long", error=warning(
+                    f"cannot check @cast to '{e.type_name}': no kernel BTF or debug "
+                    f"information", e.span))
+        else:
+            path = find_executable(mod) or mod
+            found = model.binary(path).find_type(spelling)
+        if found is not None:
+            break
+    if found is None:
+        return _Typed(error=error(f"type definition '{e.type_name}' not found in '{module}'",
+                                  e.span, CODE_TARGET))
+    for _ in range(ptrs):
+        found = TypeRef(found.name + "*", found.source, found.origin, None)
+    return _Typed(ref=found)
+
+
+def _typed(point: ConcretePoint | None, expr: A.Expr, model: TargetModel) -> _Typed:
+    if isinstance(expr, A.TargetSymbol):
+        if point is None:
+            return _Typed(error=error(f"target variable '{expr.name}' used outside a probe "
+                                      f"with a target context", expr.span, CODE_TARGET))
+        base = _lookup_var(point, expr, model)
+    elif isinstance(expr, A.CastOp):
+        base = _cast_type(point, expr, model)
+    elif isinstance(expr, A.AtVarOp):
+        name, _, where = expr.target_name.partition("@")
+        if not name or not (name[0].isalpha() or name[0] == "_"):
+            return _Typed(error=error(f"invalid @var name '{expr.target_name}'", expr.span,
+                                      CODE_TARGET))
+        base = _Typed(stap="long")
+        if point is not None and point.target_vars is not None and not where:
+            for v in point.target_vars:
+                if v.name == name and isinstance(v.type_ref, TypeRef):
+                    base = _Typed(ref=v.type_ref)
+    else:
+        return _Typed(error=error("not a target expression", expr.span, CODE_TARGET))
+    if base.error is not None and base.error.severity == Severity.ERROR:
+        return base
+    comps = list(expr.components)
+    if base.ref is None:
+        pretty = any(c.kind == "pretty" for c in comps)
+        return _Typed(stap="string" if pretty or base.stap == "string" else "long",
+                      error=base.error)
+    walked = _walk(model, base.ref, comps, expr.span)
+    return _final(model, walked, expr, comps)
+
+
+def resolve_target_expr(point: ConcretePoint | None, expr: A.Expr,
+                        model: TargetModel) -> tuple[str | None, Diagnostic | None]:
+    """stap's type (``long``/``string``) of a target expression in ``point``'s context.
+
+    Returns ``(type, None)``, ``(type, warning)`` when it cannot be checked
+    here (no debug information), or ``(None, error)`` with stap's wording.
+    """
+    try:
+        t = _typed(point, expr, model)
+    except TargetError as e:
+        return None, error(str(e), expr.span, "target-error")
+    if t.error is not None and t.error.severity == Severity.ERROR:
+        return None, t.error
+    return t.stap or "long", t.error
+
+
+def target_expr_ctype(point: ConcretePoint | None, expr: A.Expr,
+                      model: TargetModel) -> str | None:
+    """The C type of a target expression as stap prints it (``struct file*``), for hover."""
+    try:
+        t = _typed(point, expr, model)
+    except TargetError:
+        return None
+    if t.ref is not None and (t.error is None or t.error.severity != Severity.ERROR):
+        return t.ref.name + ("*" if getattr(expr, "addressof", False) else "")
+    return None
