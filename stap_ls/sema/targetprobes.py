@@ -159,8 +159,8 @@ class _Resolver:
     def fail(self, msg: str, code: str = CODE_NO_MATCH) -> None:
         self.res.diagnostics.append(error(msg, self.span, code))
 
-    def warn(self, msg: str) -> None:
-        self.res.diagnostics.append(warning(msg, self.span))
+    def warn(self, msg: str, code: str = CODE_MISSING) -> None:
+        self.res.diagnostics.append(warning(msg, self.span, code))
 
     def run(self) -> TargetResolution:
         c = self.pp.components
@@ -328,8 +328,10 @@ class _Resolver:
                     and find_executable(str(_arg(x))) is None:
                 self.fail(f"cannot find executable '{_arg(x)}'", "no-executable")
                 return
-        self.res.points.append(ConcretePoint(".".join(_comp_text(x) for x in c), "perf",
-                                             False, [], "perf"))
+        comps = [_comp_text(x) for x in c]
+        if "sample" not in names and "counter" not in names:
+            comps.insert(3, "sample(1000000)")     # stap's default sampling period
+        self.res.points.append(ConcretePoint(".".join(comps), "perf", False, [], "perf"))
 
     # -- user space ------------------------------------------------------------
     def process(self, c: list[A.PPComponent]) -> None:
@@ -340,9 +342,15 @@ class _Resolver:
         if isinstance(target, str):
             path = find_executable(target)
             if path is None:
-                self.fail(f"cannot find executable '{target}'", "no-executable")
-                return
-            prefix = f'process("{path}")'
+                if kind in ("begin", "end", "thread", "syscall", "insn"):
+                    # stap accepts these for a path that does not exist (yet)
+                    self.warn(f"no executable '{target}' exists now: this probe fires only "
+                              f"if one is started later", "no-executable")
+                else:
+                    self.res.diagnostics.append(error("no match", self.span))
+                    self.warn(f"cannot find executable '{target}'", "no-executable")
+                    return
+            prefix = f'process("{path or target}")'
         elif isinstance(target, int):
             exe = f"/proc/{target}/exe"
             path = os.path.realpath(exe) if os.path.exists(exe) else None
@@ -473,6 +481,8 @@ class _Resolver:
                 rows = ub.statement_lines(f, spec.file, int(spec.line))
                 if not rows and f.line != int(spec.line):
                     continue
+            if sfx == "return":
+                ub.return_type(f)
             vs = self._func_vars(f, sfx == "return")
             self.res.points.append(ConcretePoint(
                 f'{prefix}.{kind}("{f.spec()}"){sfx_text}', f"{fam}.{kind}",
@@ -539,8 +549,11 @@ def _lookup_var(point: ConcretePoint, e: A.TargetSymbol, model: TargetModel) -> 
     if point.family == "kernel.trace":
         msg = f"unable to find tracepoint variable '{name}' (alternatives: {alts})"
     elif bare == "return":
-        msg = ("$return is only available in .return probes" if not point.is_return else
-               f"'{point.function}' returns void: there is no $return")
+        msg = (f"unable to find local 'return' in {point.function or point.text}: $return is "
+               f"only available in .return probes" if not point.is_return else
+               f"unable to find local 'return': '{point.function}' returns void")
+        if alts:
+            msg += f" (alternatives: {alts})"
     elif point.family.endswith(".mark"):
         msg = f"unable to find marker variable '{name}' (alternatives: {alts})"
     else:

@@ -278,6 +278,17 @@ class DwarfReader:
         return params, local
 
     @_guard
+    def function_return(self, entry: FuncEntry) -> TypeRef:
+        """The return type of a function (``void`` when it has none)."""
+        cu = self._cu_at(entry.cu_offset)
+        die = self._die(cu, entry.die_offset)
+        if "DW_AT_type" not in die.attributes and "DW_AT_abstract_origin" in die.attributes:
+            die = self._ref(die, "DW_AT_abstract_origin") or die
+        if "DW_AT_type" not in die.attributes and "DW_AT_specification" in die.attributes:
+            die = self._ref(die, "DW_AT_specification") or die
+        return self.type_ref_of(die)
+
+    @_guard
     def scope_vars(self, entry: FuncEntry, address: int) -> list[Var]:
         """Variables visible at ``address``: innermost lexical block first, as stap
         lists them for a ``.statement`` probe, then the function's own."""

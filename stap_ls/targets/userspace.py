@@ -156,6 +156,16 @@ class UserBinary:
         self._dirty = True
         return fi
 
+    def return_type(self, fi: FunctionInfo) -> TypeRef | None:
+        """A DWARF function's return type (read on demand; None without DWARF)."""
+        if fi.return_type is not None or fi.source != DWARF:
+            return fi.return_type
+        r = self.reader()
+        entries = self.entry_of(fi)
+        if r is not None and entries:
+            fi.return_type = r.function_return(entries[0])
+        return fi.return_type
+
     def entry_of(self, fi: FunctionInfo) -> list[FuncEntry]:
         self.functions()
         return self._by_key.get(fi.key, []) if fi.key is not None else []
