@@ -92,6 +92,32 @@ def var_of(v: Var) -> TargetVar:
     return TargetVar(v.name, v.type.name, v.type, v.type.source)
 
 
+_RUNNING: dict[str, TargetModel] = {}
+
+
+def kernel_model(model: TargetModel) -> TargetModel:
+    """The model that answers kernel questions for ``model``.
+
+    When ``model`` is for another release (``-r``) and has neither debug
+    information, a symbol table nor BTF for it (the usual case on machines
+    that only have that release's headers), the running kernel's BTF and
+    kallsyms answer instead — the nearest facts there are.  Callers say so in
+    a warning (:func:`kernel_fallback_note`).
+    """
+    if model.is_running or model.btf() is not None or model.symbols() is not None \
+            or model.kernel_dwarf() is not None:
+        return model
+    running = _RUNNING.get("model")
+    if running is None:
+        running = _RUNNING["model"] = TargetModel(use_cache=model.use_cache)
+    return running
+
+
+def kernel_fallback_note(model: TargetModel) -> str:
+    return (f"kernel {model.release} has no debug information, symbol table or BTF here: "
+            f"resolved against the running kernel ({model.running_release})")
+
+
 # -- which points are ours -----------------------------------------------------
 def is_target_family(pp: A.ProbePoint) -> bool:
     """kernel./module(/kprobe./process(/perf. points that need the target model."""
@@ -170,8 +196,9 @@ class _Resolver:
             if kind == "trace":
                 self.trace(c[1], c[2:])
             elif kind == "mark":
-                self.fail("kernel markers are not supported by this kernel "
-                          "(kernel.mark probes were removed in Linux 2.6.32)")
+                self.no_match()
+                self.warn("kernel markers do not exist in this kernel (kernel.mark probes "
+                          "were removed in Linux 2.6.32; use kernel.trace)", "no-markers")
             else:
                 self.kernel_function("kernel", c[1], c[2:])
         elif head == "module":
@@ -214,10 +241,13 @@ class _Resolver:
                                                  missing="debug information for an address"))
             return
         spec = _func_spec(arg)
+        km = kernel_model(self.model)
+        if km is not self.model:
+            self.warn(kernel_fallback_note(self.model))
         if module is None:
-            funcs = self.model.kernel_functions(spec.name, spec.file)
+            funcs = km.kernel_functions(spec.name, spec.file)
         else:
-            funcs = self.model.module_functions(module, spec.name)
+            funcs = km.module_functions(module, spec.name)
         dwarf = any(f.source == DWARF for f in funcs)
         for f in funcs:
             if sfx == "inline" and f.source == BTF:
@@ -232,19 +262,19 @@ class _Resolver:
                 f.source, where, f.name,
                 "" if vs is not None else f"no debug information for '{f.name}'"))
         if not self.res.points:
-            if spec.file is not None and self.model.kernel_dwarf() is None:
+            if spec.file is not None and km.kernel_dwarf() is None:
                 self.fail(f"no match: '{arg}' names a source file, which needs kernel "
                           f"debug information (install linux-image-{self.model.release}-dbg)")
             elif module is not None:
                 self.no_match()
             else:
                 self.no_match(None if _is_glob(spec.name) else
-                              self.model.similar_kernel_functions(spec.name))
+                              km.similar_kernel_functions(spec.name))
         elif not dwarf and module is None:
-            self.warn(f"no kernel debug information for {self.model.release}: "
+            self.warn(f"no kernel debug information for {km.release}: "
                       f"'{prefix}.{kind}(\"{arg}\")' resolved from BTF/kallsyms, without "
                       f"@file:line, locals or inlined instances (install "
-                      f"linux-image-{self.model.release}-dbg)")
+                      f"linux-image-{km.release}-dbg)")
 
     def _func_vars(self, f: FunctionInfo, is_return: bool) -> list[TargetVar] | None:
         if f.source == SYMBOLS:
@@ -261,7 +291,13 @@ class _Resolver:
             self.fail("kernel.trace needs a \"SYSTEM:NAME\" string and takes no suffix",
                       "probe-point")
             return
-        for tp in self.model.tracepoints(arg):
+        tps = self.model.tracepoints(arg)
+        if not tps and not self.model.is_running and not self.model.tracepoints("*:*", False):
+            km = kernel_model(self.model)
+            if km is not self.model:
+                self.warn(kernel_fallback_note(self.model))
+                tps = km.tracepoints(arg)
+        for tp in tps:
             vs = [TargetVar(v.name, v.type.name, v.type, tp.args_source or v.type.source)
                   for v in tp.args] if tp.args_source else None
             self.res.points.append(ConcretePoint(
@@ -299,7 +335,7 @@ class _Resolver:
         is_ret = any(x.functor == "return" for x in rest[1:])
         arg = _arg(rest[0])
         if rest[0].functor == "function" and isinstance(arg, str):
-            syms = self.model.symbols()
+            syms = kernel_model(self.model).symbols()
             if syms is not None:
                 names = [n for n, m in syms.owner.items()
                          if fnmatch.fnmatchcase(n, arg)
@@ -644,45 +680,51 @@ def _final(model: TargetModel, t: _Typed, e: A.TargetExpr, comps: list[A.Compone
 
 
 def _cast_type(point: ConcretePoint | None, e: A.CastOp, model: TargetModel) -> _Typed:
-    spelling = e.type_name.strip()
-    ptrs = 0
-    while spelling.endswith("*"):
-        spelling = spelling[:-1].rstrip()
-        ptrs += 1
+    spelling = e.type_name.strip().rstrip("*").rstrip()   # ->member reads through a pointer
     module = e.module or (point.origin if point is not None else "kernel")
     found: TypeRef | None = None
+    unchecked = ""
     for mod in module.split(":"):
-        if mod.startswith("<") and mod.endswith(">"):
-            # a header stap would compile: the running kernel's BTF has the kernel's types
-            if mod.startswith("<linux/") or mod.startswith("<asm/") or mod.startswith("<net/"):
-                found = model.kernel_type(spelling)
-                if found is None:
-                    return _Typed(stap="long")
-            else:
-                return _Typed(stap="long")      # user-space headers: not checked here
-        elif mod in ("kernel", "") or not os.path.exists(find_executable(mod) or mod):
-            if mod not in ("kernel", ""):
-                found = None
-                continue
-            found = model.kernel_type(spelling)
+        mod = "kernel" if mod.startswith("kernel<") or mod == "" else mod
+        exe = find_executable(mod) if "/" in mod else None
+        if exe is not None:
+            ub = model.binary(exe)
+            for cand in [spelling] + ([f"{k} {spelling}" for k in ("struct", "union", "enum")]
+                                      if " " not in spelling else []):
+                found = found or ub.find_type(cand)
+        elif mod == "kernel" or mod.startswith(("<linux/", "<asm/", "<net/", "<uapi/")):
+            found = _kernel_type(model, spelling)
             if found is None and model.btf() is None and model.kernel_dwarf() is None:
-                return _Typed(stap="long", error=warning(
-                    f"cannot check @cast to '{e.type_name}': no kernel BTF or debug "
-                    f"information", e.span))
+                unchecked = "no kernel BTF or debug information"
+        elif mod.startswith("<"):
+            unchecked = f"header {mod} is only read when stap compiles"
         else:
-            path = find_executable(mod) or mod
-            found = model.binary(path).find_type(spelling)
+            # a kernel module: its types are in the kernel's BTF when it is built in
+            found = _kernel_type(model, spelling)
+            unchecked = unchecked or f"no debug information for module '{mod}'"
         if found is not None:
-            break
-    if found is None:
-        return _Typed(error=error(f"type definition '{e.type_name}' not found in '{module}'",
-                                  e.span, CODE_TARGET))
-    for _ in range(ptrs):
-        found = TypeRef(found.name + "*", found.source, found.origin, None)
-    return _Typed(ref=found)
+            return _Typed(ref=found)
+    if unchecked:
+        return _Typed(stap="long", error=warning(
+            f"cannot check @cast to '{e.type_name}': {unchecked}", e.span))
+    return _Typed(error=error(f"type definition '{e.type_name}' not found in '{module}'",
+                              e.span, CODE_TARGET))
+
+
+def _kernel_type(model: TargetModel, spelling: str) -> TypeRef | None:
+    """A kernel type by spelling; a bare name may be a struct, union or enum (as stap allows)."""
+    found = model.kernel_type(spelling)
+    if found is None and " " not in spelling:
+        for kw in ("struct", "union", "enum"):
+            found = model.kernel_type(f"{kw} {spelling}")
+            if found is not None:
+                break
+    return found
 
 
 def _typed(point: ConcretePoint | None, expr: A.Expr, model: TargetModel) -> _Typed:
+    if point is None or point.origin == "kernel" or point.source in (BTF, SYMBOLS):
+        model = kernel_model(model)
     if isinstance(expr, A.TargetSymbol):
         if point is None:
             return _Typed(error=error(f"target variable '{expr.name}' used outside a probe "
