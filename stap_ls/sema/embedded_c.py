@@ -58,12 +58,17 @@ _ARG_RE = re.compile(r"\bSTAP_ARG_(\w+)")
 _THIS_RE = re.compile(r"\bTHIS\s*->\s*(\w+)")
 _COMMENT_RE = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)
 _CALL_BLOCK_RE = re.compile(r"\b([A-Za-z_]\w*)\s*\((?:[^()]|\([^()]*\))*\)\s*(?:\{|$)")
-_MACRO_WORD_RE = re.compile(r"\b[A-Z_][A-Z0-9_]{2,}\b")
-_TYPE_ARG_RE = re.compile(r"\b[A-Za-z_]\w*\s*\([^()]*\b(?:struct|union|enum)\s+\w+\s*[,)]")
+_LOOP_MACRO_RE = re.compile(r"(^|[;{}]\s*|\belse\s+)([A-Za-z_]\w*)(?=\s*\((?:[^()]|\((?:[^()]|\([^()]*\))*\))*\)\s*\{)", re.M)
+_TYPE_ARG_KW_RE = re.compile(r"([,(]\s*)(struct|union|enum)(?=\s+\w+\s*[,)])")
+_TYPES = r"(?:unsigned|signed|long|int|short|char|void|float|double|_Bool|bool|[us](?:8|16|32|64)|size_t)"
+_TYPE_ARG_RE = re.compile(r"\b[A-Za-z_]\w*\s*\(\s*(?:[^(),]*,\s*)*(?:(?:struct|union|enum)\s+\w+|"
+                          + _TYPES + r"(?:\s+" + _TYPES + r")*)\s*\**\s*[,)]")
+_BARE_CALL_RE = re.compile(r"\s*(?:\}\s*)?([A-Za-z_]\w*)\s*\((?:[^()]|\((?:[^()]|\([^()]*\))*\))*\)\s*(?:\\)?$")
 _C_KEYWORDS = {"if", "for", "while", "switch", "return", "sizeof", "do", "else", "case",
                "typeof", "__typeof__", "defined", "_Static_assert", "asm", "__asm__"}
 
 _parser = None
+SUPPRESS = True
 
 
 def _get_parser():
@@ -115,7 +120,18 @@ def normalise(code: str) -> str:
     out = "\n".join(lines)
     out = _ATTR_RE.sub(lambda m: " " * len(m.group()), out)
     out = _ANNOT_RE.sub(lambda m: " " * len(m.group()), out)
+    # loop macros: "list_for_each_entry(p, head, member) {" reads as "if (p, head, member) {"
+    out = _LOOP_MACRO_RE.sub(_as_if, out)
+    # a type as a macro argument: "container_of(p, struct t, m)" reads as "(p, t, m)"
+    out = _TYPE_ARG_KW_RE.sub(lambda m: m.group(1) + " " * len(m.group(2)), out)
     return out
+
+
+def _as_if(m: re.Match) -> str:
+    name = m.group(2)
+    if name in _C_KEYWORDS or len(name) < 2:
+        return m.group()
+    return m.group(1) + "if" + " " * (len(name) - 2) + m.group()[len(m.group(1)) + len(name):]
 
 
 def _byte_to_char(text: str):
@@ -139,20 +155,29 @@ def _line_of(text: str, off: int) -> str:
 
 
 def _macro_shaped(norm: str, off: int) -> bool:
-    """Does the error at ``off`` come from a construct only a macro makes valid C?"""
-    lines = []
-    s = norm.rfind("\n", 0, max(off, 0)) + 1
-    lines.append(_line_of(norm, off))
-    prev_end = s - 1
-    if prev_end > 0:
-        lines.append(_line_of(norm, prev_end - 1))
-    for line in lines:
-        for m in _CALL_BLOCK_RE.finditer(line):
-            if m.group(1) not in _C_KEYWORDS:
-                return True
-        if _MACRO_WORD_RE.search(line) or _TYPE_ARG_RE.search(line):
+    """Does the error at ``off`` come from a construct only a macro makes valid C?
+
+    Two shapes: a line that is just a call without ``;`` (a statement or loop
+    macro: ``for_each_online_node(nid)`` before an unbraced body,
+    ``__GFP_COMPOSITE_FLAG(X)``), on the error's line or the line before; and a
+    call with a bare type as an argument (``STP_GET_USER(unsigned long);``).
+    """
+    line = _line_of(norm, off)
+    # the lines of the statement the error is in, back to the previous ; { or }
+    stmt: list[str] = []
+    s = norm.rfind("\n", 0, max(off, 0))
+    while s > 0 and len(stmt) < 12:
+        cand = _line_of(norm, s - 1)
+        s = norm.rfind("\n", 0, s - 1)
+        if cand.rstrip().endswith((";", "{", "}")):
+            break
+        if cand.strip():
+            stmt.append(cand)
+    for text in [line] + stmt:
+        m = _BARE_CALL_RE.match(text)
+        if m and m.group(1) not in _C_KEYWORDS:
             return True
-    return False
+    return bool(_TYPE_ARG_RE.search(line))
 
 
 def _syntax_errors(code: str, where: str) -> list[_Found]:
@@ -180,7 +205,7 @@ def _syntax_errors(code: str, where: str) -> list[_Found]:
                 tok = code[start:end].strip().split("\n")[0][:30]
                 msg = f"embedded C: syntax error at '{tok}'" if tok else \
                     "embedded C: syntax error"
-            if not _macro_shaped(norm, start):
+            if not (SUPPRESS and _macro_shaped(norm, start)):
                 found.append(_Found(start, end, msg))
             if n.is_error:
                 continue        # one report per error region
