@@ -244,6 +244,16 @@ class _Resolver:
         km = kernel_model(self.model)
         if km is not self.model:
             self.warn(kernel_fallback_note(self.model))
+        if module is None and spec.file is not None and km.kernel_dwarf() is None:
+            # only DWARF knows source files: accept the point unchecked when its name matches
+            if km.kernel_functions(spec.name, None, with_vars=False):
+                self.res.points.append(ConcretePoint(
+                    f"{prefix}.{kind}{_q(arg)}{sfx_text}", family, sfx == "return", None,
+                    SYMBOLS, missing=f"kernel debug information (for '@{spec.file}')"))
+                self.warn(f"'@{spec.file}' cannot be checked without kernel debug information "
+                          f"(install linux-image-{self.model.release}-dbg): functions named "
+                          f"'{spec.name}' exist, their files and variables are unknown")
+                return
         if module is None:
             funcs = km.kernel_functions(spec.name, spec.file)
         else:

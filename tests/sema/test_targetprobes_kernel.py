@@ -115,9 +115,13 @@ def test_glob_and_no_match_suggestions(model):
     assert e.message.startswith("no match (similar functions: vfs_read")
 
 
-def test_file_pattern_needs_dwarf(model):
-    res, _ = one('probe kernel.function("*@fs/read_write.c") { }', model)
-    assert not res.points and "debug information" in errors(res)[0].message
+def test_file_pattern_without_dwarf_is_accepted_unchecked(model):
+    res, _ = one('probe kernel.function("vfs_read@fs/read_write.c") { }', model)
+    (p,) = res.points
+    assert p.text == 'kernel.function("vfs_read@fs/read_write.c")' and p.target_vars is None
+    assert not errors(res) and "debug information" in res.diagnostics[0].message
+    res, _ = one('probe kernel.function("no_such_fn_xyz@fs/read_write.c") { }', model)
+    assert not res.points and errors(res)
 
 
 def test_kallsyms_only_function_has_unknown_vars(model):
