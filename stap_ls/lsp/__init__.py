@@ -1,0 +1,1 @@
+"""The language server: pygls handlers over :mod:`stap_ls.ide` (see server.py)."""

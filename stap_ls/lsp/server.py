@@ -1,0 +1,258 @@
+"""The stap-ls language server (pygls 2, lsprotocol).
+
+Handlers are thin: find the document's :class:`~stap_ls.ide.analysis.Analysis`,
+call one :mod:`stap_ls.ide` function off the event loop, convert the result with
+:mod:`stap_ls.lsp.convert`.  The server's own work:
+
+* **environment** — settings come from ``initializationOptions`` and
+  ``workspace/configuration`` (section ``stap-ls``, re-read on
+  ``didChangeConfiguration``).  A quick environment (tapset macros only) is
+  ready at once, so the first pass-1 diagnostics do not wait; the full one
+  (library parsed from its cache, tapset docs, target model) loads on a
+  background thread with ``$/progress``, then every open document is
+  re-analysed.  A machine without tapsets, BTF or tracefs gets one
+  ``window/showMessage`` saying what is missing, and the server keeps working.
+* **analyses** — one per document version, debounced after edits
+  (:data:`DEBOUNCE`), published with the version; a request for a version not
+  analysed yet analyses it first.  ``$/cancelRequest`` cancels the awaiting
+  handler (pygls); the worker's result is then dropped.
+* **protocol edges** — a request after ``shutdown`` is answered -32600
+  (pygls would drop it); an exception in a feature is logged and answered as
+  an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+from lsprotocol import types as T
+from pygls.exceptions import JsonRpcInternalError, JsonRpcInvalidRequest
+from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol
+from pygls.protocol.json_rpc import RPCRequest
+
+from stap_ls.ide import commands as C
+from stap_ls.ide.analysis import (Analysis, Documents, Environment, analyze, full_environment,
+                                  quick_environment)
+from stap_ls.ide.config import Settings
+from stap_ls.lsp.convert import Converter, path_to_uri
+
+log = logging.getLogger("stap_ls.lsp")
+
+DEBOUNCE = 0.05
+TRIGGERS = [".", "/", "@", "$", "*", "(", '"', ">"]
+COMMANDS = ["stap-ls.run", "stap-ls.stop", "stap-ls.listProbes", "stap-ls.translatedC",
+            "stap-ls.doctor"]
+
+
+class StapProtocol(LanguageServerProtocol):
+    def handle_message(self, message):
+        if self._shutdown and isinstance(message, RPCRequest) and message.method != T.EXIT:
+            self._send_response(message.id, error=T.ResponseError(
+                JsonRpcInvalidRequest.CODE, "the server is shut down"))
+            return
+        super().handle_message(message)
+
+
+class StapServer(LanguageServer):
+    def __init__(self, model_factory=None) -> None:
+        super().__init__("stap-ls", "0.1", protocol_cls=StapProtocol,
+                         text_document_sync_kind=T.TextDocumentSyncKind.Incremental)
+        self.settings = Settings()
+        self.env: Environment | None = None
+        self.env_ready = threading.Event()
+        self.docs = Documents()
+        self.conv = Converter()
+        self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="stap-ls")
+        self.loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stap-ls-load")
+        self.model_factory = model_factory
+        self.names: dict[str, str] = {}        # source name -> uri
+        self.pending: dict[str, asyncio.Task] = {}
+        self.runs = C.RunManager(self.notify_threadsafe)
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._env_generation = 0
+        self.announced: set[str] = set()
+
+    # -- plumbing ----------------------------------------------------------------
+    def uri_of(self, name: str) -> str:
+        return self.names.get(name) or path_to_uri(name)
+
+    def name_of(self, uri: str) -> str:
+        path = C.path_of(uri)
+        name = path or uri
+        self.names[name] = uri
+        return name
+
+    def notify_threadsafe(self, method: str, params: dict) -> None:
+        def send() -> None:
+            self.protocol.notify(method, params)
+            if method == "stap-ls/output":
+                self.window_log_message(T.LogMessageParams(T.MessageType.Log,
+                                                           params.get("text", "").rstrip("\n")))
+        if self.loop is not None:
+            self.loop.call_soon_threadsafe(send)
+
+    async def work(self, fn, *args):
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.pool, functools.partial(fn, *args))
+
+    def current_env(self) -> Environment:
+        if self.env is None:
+            self.env = quick_environment(self.settings)
+        return self.env
+
+    # -- environment ---------------------------------------------------------------
+    def start_loading(self) -> None:
+        self._env_generation += 1
+        gen = self._env_generation
+        settings = self.settings
+        self.env = quick_environment(settings)
+        self.env_ready.clear()
+        token = str(uuid.uuid4())
+        progress = self._progress_supported()
+        if progress:
+            self.work_done_progress.create(token)
+            self.work_done_progress.begin(token, T.WorkDoneProgressBegin(
+                title="stap-ls: loading", message="tapset library", percentage=0))
+
+        def report(msg: str, pct: int) -> None:
+            if progress and self.loop is not None:
+                self.loop.call_soon_threadsafe(self.work_done_progress.report, token,
+                                               T.WorkDoneProgressReport(message=msg,
+                                                                        percentage=pct))
+
+        def load() -> None:
+            try:
+                env = full_environment(settings, report, self.model_factory)
+                _warm(env)
+            except Exception:
+                log.exception("loading the environment failed")
+                env = None
+            if self.loop is not None:
+                self.loop.call_soon_threadsafe(self._loaded, gen, env, token, progress)
+
+        self.loader.submit(load)
+
+    def _progress_supported(self) -> bool:
+        caps = self.client_capabilities
+        return bool(caps and caps.window and caps.window.work_done_progress)
+
+    def _loaded(self, gen: int, env: Environment | None, token: str, progress: bool) -> None:
+        if progress:
+            self.work_done_progress.end(token, T.WorkDoneProgressEnd(message="ready"))
+        if gen != self._env_generation or env is None:
+            return
+        self.env = env
+        self.env_ready.set()
+        problems = list(env.problems) + list(env.settings.problems)
+        if env.model is not None:
+            try:
+                problems += [m for m in env.model.missing() if "debug info" not in m]
+            except Exception:
+                pass
+        new = [p for p in problems if p not in self.announced]
+        if new:
+            self.announced.update(new)
+            self.window_show_message(T.ShowMessageParams(
+                T.MessageType.Warning, "stap-ls works with less here: " + "; ".join(new)))
+        log.info("environment loaded in %.2f s", env.load_seconds)
+        for a in self.docs.all():
+            self.schedule(a.uri, 0.0)
+
+    # -- analyses ------------------------------------------------------------------
+    def _analyze_now(self, uri: str) -> Analysis | None:
+        doc = self.workspace.text_documents.get(uri)
+        if doc is None:
+            return None
+        env = self.current_env()
+        with self.docs.lock_for(uri):
+            latest = self.docs.latest(uri)
+            version = doc.version if doc.version is not None else 0
+            if latest is not None and latest.version == version and latest.env is env:
+                return latest
+            a = analyze(uri, self.name_of(uri), doc.source, version, env,
+                        self.docs.cache_for(uri))
+            self.docs.store(a)
+            return a
+
+    async def analysis(self, uri: str) -> Analysis:
+        doc = self.workspace.text_documents.get(uri)
+        a = self.docs.latest(uri)
+        if doc is not None and (a is None or a.version != doc.version):
+            a = await self.work(self._analyze_now, uri)
+        if a is None:
+            raise JsonRpcInternalError(f"{uri} is not open")
+        return a
+
+    def schedule(self, uri: str, delay: float = DEBOUNCE) -> None:
+        old = self.pending.pop(uri, None)
+        if old is not None:
+            old.cancel()
+        self.pending[uri] = asyncio.ensure_future(self._check(uri, delay))
+
+    async def _check(self, uri: str, delay: float) -> None:
+        try:
+            if delay:
+                await asyncio.sleep(delay)
+            a = await self.work(self._analyze_now, uri)
+        except asyncio.CancelledError:
+            return
+        except Exception:
+            log.exception("analysis of %s failed", uri)
+            return
+        doc = self.workspace.text_documents.get(uri)
+        if a is None or doc is None or a.version != doc.version:
+            return
+        self.publish(a)
+
+    def publish(self, a: Analysis) -> None:
+        diags = [self.conv.diagnostic(d, a.source, self.uri_of) for d in a.diagnostics]
+        self.text_document_publish_diagnostics(T.PublishDiagnosticsParams(
+            uri=a.uri, diagnostics=diags, version=a.version))
+
+    def offset(self, a: Analysis, pos: T.Position) -> int:
+        return self.conv.offset(a.source, pos)
+
+
+server_factory = StapServer
+
+
+def guard(fn):
+    """Log a feature's exception and answer with an error (never fatal)."""
+    @functools.wraps(fn)
+    async def wrapper(ls: StapServer, *params):
+        try:
+            return await fn(ls, *params)
+        except (asyncio.CancelledError, JsonRpcInternalError):
+            raise
+        except Exception as e:
+            log.exception("%s failed", fn.__name__)
+            ls.window_log_message(T.LogMessageParams(
+                T.MessageType.Error, f"stap-ls: {fn.__name__} failed: {type(e).__name__}: {e}"))
+            raise JsonRpcInternalError(f"{fn.__name__} failed: {type(e).__name__}: {e}") from e
+    return wrapper
+
+
+def _warm(env: Environment) -> None:
+    """Fill the environment's memo (function items, kernel names) before use."""
+    from stap_ls.ide.analysis import DeclCache
+    a = analyze("warm:", "<warm>", "probe begin { x = 1 }\nprobe kernel.function(\"x\") {}",
+                0, env, DeclCache(), with_pass2=False)
+    from stap_ls.ide.completion import complete
+    for off in (20, len("probe begin { x = 1 }\nprobe kernel.function(\"")):
+        try:
+            complete(a, off)
+        except Exception:
+            log.exception("warming completion failed")
+
+
+def build_server(model_factory=None) -> StapServer:
+    from stap_ls.lsp import handlers
+    ls = StapServer(model_factory)
+    handlers.register(ls)
+    return ls
