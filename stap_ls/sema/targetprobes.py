@@ -456,8 +456,8 @@ class _Resolver:
             except TargetError as e:
                 self.warn(str(e))
                 continue
-            shown = lib if _is_glob(pat) else pat
-            self.binary(f'{prefix}.library("{shown}")', lb, rest[1:], "process.library")
+            # stap names the library itself as the process of the concrete point
+            self.binary(f'process("{lib}")', lb, rest[1:], "process.library")
 
     def binary(self, prefix: str, ub, rest: list[A.PPComponent], fam: str) -> None:
         head = rest[0]

@@ -53,6 +53,7 @@ class UserBinary:
         self._reader: DwarfReader | None = None
         self._functions: list[FunctionInfo] | None = None
         self._by_key: dict[int, list[FuncEntry]] = {}
+        self._by_addr: dict[int, FunctionInfo] | None = None
 
     def flush(self) -> None:
         """Write the index (and variables read since) to the on-disk cache."""
@@ -131,8 +132,26 @@ class UserBinary:
                 continue
             if line is not None and f.line != line:
                 continue
+            if f.source == SYMBOLS:
+                # an alias symbol (malloc -> __libc_malloc): stap probes the DWARF function
+                f = self._dwarf_at(self.facts.symbols.get(f.name)) or f
+                if f in out or (file_pattern is not None and not file_matches(f.file, file_pattern)):
+                    continue
             out.append(f)
         return out
+
+    def _dwarf_at(self, address: int | None) -> FunctionInfo | None:
+        """The DWARF function whose code starts at ``address``."""
+        if not address:
+            return None
+        if self._by_addr is None:
+            self._by_addr = {}
+            for fi in self.functions():
+                if fi.source == DWARF and fi.key is not None:
+                    for e in self._by_key.get(fi.key, []):
+                        if e.low_pc:
+                            self._by_addr.setdefault(e.low_pc, fi)
+        return self._by_addr.get(address)
 
     def load_vars(self, fi: FunctionInfo) -> FunctionInfo:
         """Fill ``params``/``locals`` of a DWARF function (read once, lazily)."""

@@ -252,3 +252,13 @@ def test_is_target_family(text, ours):
 def test_bad_points_give_diagnostics_not_crashes(model, text):
     (res,) = resolve(f"probe {text} {{ }}", model)
     assert res.points or any(d.severity == Severity.ERROR for d in res.diagnostics)
+
+
+def test_library_function_matches_stap(prog, model):
+    """A symbol alias (malloc) resolves to its DWARF function, named by the library's path."""
+    script = f'probe process("{prog}").library("libc.so.6").function("malloc") {{ println(1) }}'
+    rc, want, _ = stap_p2(script)
+    assert rc == 0
+    (res,) = resolve(script, model)
+    assert [p.text for p in res.points] == want
+    assert res.points[0].family == "process.library.function"
