@@ -1,0 +1,114 @@
+"""Print an elaborated program as ``stap -p2`` does.
+
+Sections, each only when not empty: ``# global embedded code`` (the
+top-level ``%{ %}`` blocks of the files used), ``# globals`` (``name:type``,
+``%`` for wrapping arrays, ``[N]`` for a size, key types in brackets),
+``# functions`` (sorted by name: ``name:return (param:type, ...)``) and
+``# probes`` (the concrete point, its alias-chain comment, then its locals
+with types).  Names in printed expressions are mangled as stap mangles them
+(``__global_x``, ``__global_f__overload_0``).
+"""
+
+from __future__ import annotations
+
+from stap_ls.sema.program import DerivedProbe, FunctionInfo, Program, VarInfo
+from stap_ls.syntax import ast as A
+from stap_ls.syntax.printer import Printer
+
+
+class MangledPrinter(Printer):
+    def __init__(self, prog: Program, overloads: dict[int, int]) -> None:
+        super().__init__()
+        self.prog = prog
+        self.overloads = overloads
+
+    def e_Symbol(self, e: A.Symbol) -> str:
+        v = self.prog.referents.get(id(e))
+        if isinstance(v, VarInfo) and v.kind == "global":
+            return "__global_" + e.name
+        return e.name
+
+    def e_FunctionCall(self, e: A.FunctionCall) -> str:
+        fis = self.prog.referents.get(id(e))
+        name = e.name
+        if fis:
+            name = f"__global_{e.name}__overload_{self.overloads.get(id(fis[0]), 0)}"
+        return f"{name}({', '.join(self.expr(a) for a in e.args)})"
+
+
+def var_sig(v: VarInfo) -> str:
+    s = v.name
+    if v.wrap:
+        s += "%"
+    if v.maxsize > 0:
+        s += f"[{v.maxsize}]"
+    s += ":" + v.type
+    if v.index_types:
+        s += " [" + ", ".join(v.index_types) + "]"
+    return s
+
+
+def function_sig(fi: FunctionInfo) -> str:
+    return f"{fi.name}:{fi.return_type} (" + ", ".join(f"{p.name}:{p.type}" for p in fi.params) + ")"
+
+
+def probe_header(dp: DerivedProbe, printer: Printer) -> str:
+    text = dp.text
+    if dp.condition is not None:
+        cond = " if (" + printer.expr(dp.condition) + ")"
+        text += cond
+        chain = list(dp.chain)
+        chain[-1] = chain[-1]
+        return text + " /* <- " + " <- ".join(chain[:-1] + [_with_cond(chain[-1], cond)]) + " */"
+    return text + dp.comment
+
+
+def _with_cond(s: str, cond: str) -> str:
+    return s if s.endswith(cond) else s + cond
+
+
+def reached_functions(prog: Program) -> list[FunctionInfo]:
+    from stap_ls.sema.optimize import reachable_functions
+    keep = reachable_functions(prog)
+    return [f for f in prog.all_functions() if id(f) in keep]
+
+
+def print_program(prog: Program, overloads: dict[int, int] | None = None,
+                  verbose: bool = False) -> str:
+    pr = MangledPrinter(prog, overloads or {})
+    out: list[str] = []
+    if prog.embeds:
+        out.append("# global embedded code\n")
+        for e in prog.embeds:
+            out.append("%{" + e.code + "%}\n")
+    used = _used_globals(prog)
+    gl = [v for v in prog.globals.values() if id(v) in used]
+    if gl:
+        out.append("# globals\n")
+        out.extend(var_sig(v) + "\n" for v in gl)
+    fns = sorted(reached_functions(prog), key=lambda f: f.name)
+    if fns:
+        out.append("# functions\n")
+        for f in fns:
+            out.append(function_sig(f) + "\n")
+            if f.locals:
+                out.append("  # locals\n")
+                out.extend("  " + var_sig(v) + "\n" for v in f.locals)
+            if verbose and isinstance(f.decl.body, A.Block):
+                out.append(pr.stmt(f.decl.body) + "\n")
+    if prog.probes:
+        out.append("# probes\n")
+        for dp in prog.probes:
+            out.append(probe_header(dp, pr) + "\n")
+            if dp.locals:
+                out.append("  # locals\n")
+                out.extend("  " + var_sig(v) + "\n" for v in dp.locals)
+            if verbose:
+                out.append(pr.stmt(dp.body) + "\n")
+    return "".join(out)
+
+
+def _used_globals(prog: Program) -> set[int]:
+    from stap_ls.sema.usage import var_usage
+    read, written = var_usage(prog)
+    return read | written
