@@ -212,31 +212,35 @@ class _Resolver:
         return self.res
 
     # -- kernel ----------------------------------------------------------------
-    def _suffix(self, rest: list[A.PPComponent]) -> tuple[str, str] | None:
-        """(suffix name, suffix text) of a function point, or None after an error."""
+    def _suffix(self, rest: list[A.PPComponent], kind: str = "function") -> tuple[str, str] | None:
+        """(suffix name, suffix text) of a function/statement point, or None after an error."""
         sfx, text = "", ""
+        allowed = _FUNC_SUFFIXES if kind == "function" else ("nearest", "absolute")
         for comp in rest:
-            if comp.functor not in _FUNC_SUFFIXES or (sfx and comp.functor != "maxactive"):
-                self.fail(f"probe point mismatch at position {len(self.pp.components) - len(rest)}"
-                          f" (alternatives: {' '.join(_FUNC_SUFFIXES[:4])})", "probe-point")
+            if comp.functor not in allowed or (sfx and comp.functor != "maxactive"):
+                self.res.diagnostics.append(error(
+                    "invalid suffix for probe",
+                    comp.span or self.span, "probe-point"))
                 return None
             if comp.functor != "maxactive":
                 sfx = comp.functor
-            text += "." + _comp_text(comp)
+            if comp.functor != "nearest":      # stap drops .nearest once resolved
+                text += "." + _comp_text(comp)
         return sfx, text
 
     def kernel_function(self, prefix: str, comp: A.PPComponent,
                         rest: list[A.PPComponent], module: str | None = None) -> None:
         arg = _arg(comp)
         kind = comp.functor
-        sfx_t = self._suffix(rest)
+        sfx_t = self._suffix(rest, kind)
         if sfx_t is None:
             return
         sfx, sfx_text = sfx_t
         family = f"{'kernel' if module is None else 'module'}.{kind}"
         if isinstance(arg, int) or arg is None:
             # kernel.statement(0xADDR).absolute and friends: addresses need no lookup
-            self.res.points.append(ConcretePoint(f"{prefix}.{kind}{_q(arg)}{sfx_text}", family,
+            shown = f"(0x{arg & (2 ** 64 - 1):x})" if isinstance(arg, int) else ""
+            self.res.points.append(ConcretePoint(f"{prefix}.{kind}{shown}{sfx_text}", family,
                                                  False, None, SYMBOLS,
                                                  missing="debug information for an address"))
             return
@@ -502,8 +506,7 @@ class _Resolver:
                                                  ub.path, missing="debug information for an address"))
             return
         spec = _func_spec(arg)
-        sfx_t = self._suffix(rest[1:]) if kind == "function" else ("", "".join(
-            "." + _comp_text(x) for x in rest[1:]))
+        sfx_t = self._suffix(rest[1:], kind)
         if sfx_t is None:
             return
         sfx, sfx_text = sfx_t

@@ -262,3 +262,27 @@ def test_library_function_matches_stap(prog, model):
     (res,) = resolve(script, model)
     assert [p.text for p in res.points] == want
     assert res.points[0].family == "process.library.function"
+
+
+@pytest.mark.parametrize("script", [
+    'probe process("{prog}").statement("add@prog.c:12").nearest {{ println(1) }}',
+    'probe kernel.statement(0xffffffff81000000).absolute {{ println(1) }}',
+])
+def test_statement_suffixes_match_stap(prog, model, script):
+    script = script.format(prog=prog)
+    r = oracle.run([oracle.stap_path(), "-r", oracle.release(), "-p2", "-g", "-e", script],
+                   timeout=120)
+    assert r.returncode == 0, r.stderr
+    want = [line.split(" /* ")[0] for line in r.stdout.split("# probes\n")[1].splitlines()
+            if not line.startswith(" ")]
+    (res,) = resolve(script, model)
+    assert [p.text for p in res.points] == want
+
+
+def test_invalid_suffix_wording_matches_stap(prog, model):
+    script = f'probe process("{prog}").function("add").bogus {{ println(1) }}'
+    rc, _p, errs = stap_p2(script)
+    assert rc != 0
+    (res,) = resolve(script, model)
+    assert not res.points
+    assert [d.message for d in res.diagnostics] == [e for e in errs if "suffix" in e]
