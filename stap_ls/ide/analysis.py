@@ -234,6 +234,16 @@ def analyze(uri: str, name: str, text: str, version: int, env: Environment,
                     t1 - t0, cache.reused if cache else 0)
 
 
+def with_pass2(a: Analysis) -> Analysis:
+    """The same version with pass 2 run (a new Analysis; ``a`` is unchanged)."""
+    if a.elab is not None or not a.env.complete or a.parse.errors:
+        return a
+    fe = FrontendResult(a.env.options, a.env.env, a.env.library, [a.parse])
+    return Analysis(a.uri, a.version, a.source, a.parse, a.env, a.table,
+                    run_elaborate(fe, a.env.model), a.arg_hints, a.parse_seconds,
+                    a.reused_decls)
+
+
 class Documents:
     """Open documents and their latest analyses (thread-safe)."""
 
@@ -257,7 +267,9 @@ class Documents:
             old = self._latest.get(a.uri)
             if old is not None and (old.version > a.version or
                                     (old.version == a.version and old.env.complete
-                                     and not a.env.complete)):
+                                     and not a.env.complete) or
+                                    (old.version == a.version and old.env is a.env
+                                     and old.elab is not None and a.elab is None)):
                 return False
             self._latest[a.uri] = a
             return True

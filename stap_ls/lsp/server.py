@@ -13,8 +13,10 @@ call one :mod:`stap_ls.ide` function off the event loop, convert the result with
   re-analysed.  A machine without tapsets, BTF or tracefs gets one
   ``window/showMessage`` saying what is missing, and the server keeps working.
 * **analyses** — one per document version, debounced after edits
-  (:data:`DEBOUNCE`), published with the version; a request for a version not
-  analysed yet analyses it first.  ``$/cancelRequest`` cancels the awaiting
+  (:data:`DEBOUNCE`): pass 1 is published at once, then pass 2 runs on its own
+  worker and its result replaces the analysis (and is published) if the
+  document has not changed meanwhile.  A request for a version not analysed
+  yet analyses it (pass 1) first.  ``$/cancelRequest`` cancels the awaiting
   handler (pygls); the worker's result is then dropped.
 * **protocol edges** — a request after ``shutdown`` is answered -32600
   (pygls would drop it); an exception in a feature is logged and answered as
@@ -38,7 +40,7 @@ from pygls.protocol.json_rpc import RPCRequest
 
 from stap_ls.ide import commands as C
 from stap_ls.ide.analysis import (Analysis, Documents, Environment, analyze, full_environment,
-                                  quick_environment)
+                                  quick_environment, with_pass2)
 from stap_ls.ide.config import Settings
 from stap_ls.lsp.convert import Converter, path_to_uri
 
@@ -70,6 +72,7 @@ class StapServer(LanguageServer):
         self.conv = Converter()
         self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="stap-ls")
         self.loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stap-ls-load")
+        self.pass2_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stap-ls-pass2")
         self.model_factory = model_factory
         self.names: dict[str, str] = {}        # source name -> uri
         self.pending: dict[str, asyncio.Task] = {}
@@ -176,9 +179,18 @@ class StapServer(LanguageServer):
             if latest is not None and latest.version == version and latest.env is env:
                 return latest
             a = analyze(uri, self.name_of(uri), doc.source, version, env,
-                        self.docs.cache_for(uri))
+                        self.docs.cache_for(uri), with_pass2=False)
             self.docs.store(a)
-            return a
+            return self.docs.latest(uri)
+
+    def _pass2(self, a: Analysis) -> Analysis | None:
+        doc = self.workspace.text_documents.get(a.uri)
+        if doc is None or doc.version != a.version:
+            return None            # edited meanwhile: this result would be stale
+        b = with_pass2(a)
+        if b is a or not self.docs.store(b):
+            return None
+        return b
 
     async def analysis(self, uri: str) -> Analysis:
         doc = self.workspace.text_documents.get(uri)
@@ -209,6 +221,21 @@ class StapServer(LanguageServer):
         if a is None or doc is None or a.version != doc.version:
             return
         self.publish(a)
+        if a.elab is None and a.env.complete and not a.parse.errors:
+            try:
+                loop = asyncio.get_running_loop()
+                b = await loop.run_in_executor(self.pass2_pool, self._pass2, a)
+            except asyncio.CancelledError:
+                return
+            except Exception:
+                log.exception("pass 2 of %s failed", uri)
+                return
+            doc = self.workspace.text_documents.get(uri)
+            if b is not None and doc is not None and b.version == doc.version:
+                if b.elab is not None and b.elab.note and b.elab.note not in self.announced:
+                    self.announced.add(b.elab.note)
+                    self.window_log_message(T.LogMessageParams(T.MessageType.Info, b.elab.note))
+                self.publish(b)
 
     def publish(self, a: Analysis) -> None:
         diags = [self.conv.diagnostic(d, a.source, self.uri_of) for d in a.diagnostics]
