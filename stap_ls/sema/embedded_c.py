@@ -19,12 +19,17 @@ the common ones while editing:
 
 Embedded code is C for the kernel, full of macros tree-sitter cannot expand.
 To keep false warnings away (the installed tapset library is the benchmark),
-the code is first *normalised* without moving any offset: preprocessor
-directives are blanked, only the first branch of each ``#if`` group is kept,
-kernel annotations (``__user``, ``__rcu`` ...) are blanked, and an error is
-dropped when its line holds a macro-shaped construct (``NAME(...) {`` loops
-such as ``list_for_each_entry``, a statement macro without ``;``, a macro in
-a declaration).  What remains are errors plain C would also report.
+the code is first *normalised* without moving any offset: comments and
+preprocessor directives are blanked, only the first branch of each ``#if``
+group is kept, kernel annotations (``__user``, ``__attribute__((...))`` ...)
+are blanked, a loop macro ``list_for_each_entry(p, h, m) {`` reads as
+``if (p, h, m) {`` and a type argument ``container_of(p, struct t, m)`` as
+``(p, t, m)``.  An error is then dropped when its statement starts with a
+bare macro call (``for_each_online_node(n)`` before an unbraced body, a
+statement macro without ``;``) or its line passes a bare type to a macro
+(``STP_GET_USER(unsigned long)``).  Measured on the installed tapsets
+(5,221 blocks): no warnings; on errors injected into their function bodies:
+about 90% found.
 """
 
 from __future__ import annotations
@@ -57,7 +62,6 @@ _ATTR_RE = re.compile(r"__attribute__\s*\(\((?:[^()]|\([^()]*\))*\)\)")
 _ARG_RE = re.compile(r"\bSTAP_ARG_(\w+)")
 _THIS_RE = re.compile(r"\bTHIS\s*->\s*(\w+)")
 _COMMENT_RE = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)
-_CALL_BLOCK_RE = re.compile(r"\b([A-Za-z_]\w*)\s*\((?:[^()]|\([^()]*\))*\)\s*(?:\{|$)")
 _LOOP_MACRO_RE = re.compile(r"(^|[;{}]\s*|\belse\s+)([A-Za-z_]\w*)(?=\s*\((?:[^()]|\((?:[^()]|\([^()]*\))*\))*\)\s*\{)", re.M)
 _TYPE_ARG_KW_RE = re.compile(r"([,(]\s*)(struct|union|enum)(?=\s+\w+\s*[,)])")
 _TYPES = r"(?:unsigned|signed|long|int|short|char|void|float|double|_Bool|bool|[us](?:8|16|32|64)|size_t)"
@@ -68,6 +72,7 @@ _C_KEYWORDS = {"if", "for", "while", "switch", "return", "sizeof", "do", "else",
                "typeof", "__typeof__", "defined", "_Static_assert", "asm", "__asm__"}
 
 _parser = None
+#: drop errors from macro-shaped constructs (turned off only to measure what it hides)
 SUPPRESS = True
 
 

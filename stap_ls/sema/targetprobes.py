@@ -19,7 +19,15 @@ against :class:`stap_ls.targets.model.TargetModel`:
 Where stap needs kernel DWARF and only BTF/kallsyms/tracefs are present, the
 answer comes from those (no ``@file:line``, no locals, one warning naming the
 missing debug info) and ``target_vars`` of kallsyms-only functions is ``None``
-(unknown: a ``$var`` there is a warning, not an error).
+(unknown: a ``$var`` there is a warning, not an error).  ``fn@file``
+patterns, which only DWARF can check, are accepted unchecked when ``fn``
+exists.  For ``-r`` a release with no kernel facts on the machine at all,
+the running kernel answers (:func:`kernel_model`), with a warning.
+
+Differences from stap kept on purpose: ``.plt("name")`` points keep that
+text (stap prints ``.statement(0xADDR)``); kprobe points are checked against
+kallsyms (stap 4.8 finds no match here); ``@var`` is typed ``long`` without
+a lookup of global variables.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from stap_ls.sema.frontend import pp_env
 from stap_ls.sema.library import load_library
 from stap_ls.syntax import ast as A
 from stap_ls.syntax.parser import ParseOptions, parse_file
-from stap_ls.text import Severity, SourceFile
+from stap_ls.text import Severity, SourceFile, Span
 
 
 def decls(src: str) -> list[A.Decl]:
@@ -186,7 +186,6 @@ def test_injected_errors_are_found(library_blocks):
         for broken in (code[:k] + ")" + code[k:], code[:k] + " @@ " + code[k:]):
             tried += 1
             src = SourceFile("m", "%{" + broken + "%}")
-            from stap_ls.text import Span
             if any(d.code == "embedded-c-syntax"
                    for d in check_embedded(broken, Span(src, 0, len(src.text)), params, where)):
                 found += 1
