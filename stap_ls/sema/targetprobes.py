@@ -748,8 +748,9 @@ def _typed(point: ConcretePoint | None, expr: A.Expr, model: TargetModel) -> _Ty
         model = kernel_model(model)
     if isinstance(expr, A.TargetSymbol):
         if point is None:
-            return _Typed(error=error(f"target variable '{expr.name}' used outside a probe "
-                                      f"with a target context", expr.span, CODE_TARGET))
+            # stap's wording; the probe has no target context
+            return _Typed(error=error("unresolved target-symbol expression", expr.span,
+                                      CODE_TARGET))
         base = _lookup_var(point, expr, model)
     elif isinstance(expr, A.CastOp):
         base = _cast_type(point, expr, model)

@@ -286,3 +286,12 @@ def test_invalid_suffix_wording_matches_stap(prog, model):
     (res,) = resolve(script, model)
     assert not res.points
     assert [d.message for d in res.diagnostics] == [e for e in errs if "suffix" in e]
+
+
+def test_target_symbol_without_context_matches_stap(model):
+    script = "probe begin { println($foo) }"
+    rc, _p, errs = stap_p2(script)
+    assert rc != 0
+    e = target_exprs(parse(script))[0]
+    typ, diag = T.resolve_target_expr(None, e, model)
+    assert typ is None and diag.message == errs[0] == "unresolved target-symbol expression"
