@@ -192,7 +192,7 @@ class Deriver:
         if wild and errors and not any("truncated" in e.message for e in errors):
             raise errors[0]
         names = sorted({f for (f, _k) in node.children})
-        sim = suggest(c.functor, names)
+        sim = suggest(c.functor.replace("*", "").replace("?", "") if wild else c.functor, names)
         sim_s = f" (similar: {', '.join(sim)})" if sim else ""
         if wild:
             raise SemError("probe point mismatch: didn't find any wildcard matches" + sim_s,

@@ -251,8 +251,13 @@ def _elaborate(fe, model) -> ElabResult:
     from stap_ls.sema.optimize import optimize_functions
     if not fe.options.unoptimized:
         optimize_functions(prog)
+    from stap_ls.sema.checks import check_program, elide_empty_probes
+    if not fe.options.unoptimized:
+        diags.extend(elide_empty_probes(prog))
     ti = TypeInference(prog, _target_typer(model))
     diags.extend(ti.run())
+    if not _has_errors(diags):
+        diags.extend(check_program(prog, fe.options, s.user_names))
     if not _has_errors(diags):
         _global_display(s)
     if not any(not dp.synthetic for dp in prog.probes) and not _has_errors(diags):

@@ -11,7 +11,9 @@ library object.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import pickle
 
 from stap_ls.sema import library as L
 from stap_ls.syntax.parser import ParseOptions, parse_file
@@ -37,8 +39,7 @@ def complete_library(lib) -> None:
                 key = (p, st.st_size, st.st_mtime_ns)
                 res = _PARSED.get(key)
                 if res is None:
-                    res = parse_file(L.read_source(p), ParseOptions(
-                        env=lib.env, privileged=True, user_file=False, library_macros=lib.macros))
+                    res = _cached_parse(p, key, lib)
                     _PARSED[key] = res
             except OSError:
                 continue
@@ -47,3 +48,28 @@ def complete_library(lib) -> None:
         lib._stap_ls_completed = True
     except AttributeError:
         pass
+
+
+def _cached_parse(path: str, key, lib):
+    env = lib.env
+    h = hashlib.sha1(repr((key, env.kernel_release, env.arch, env.compatible, env.privilege,
+                           env.guru, env.runtime, sorted(lib.macros))).encode()).hexdigest()
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    cpath = os.path.join(base, "stap-ls", "libextra", h + ".pickle")
+    try:
+        with open(cpath, "rb") as fh:
+            return pickle.load(fh)
+    except Exception:  # missing or corrupt: parse again
+        pass
+    res = parse_file(L.read_source(path), ParseOptions(
+        env=env, privileged=True, user_file=False, library_macros=lib.macros))
+    res.tokens = []
+    try:
+        os.makedirs(os.path.dirname(cpath), exist_ok=True)
+        tmp = f"{cpath}.{os.getpid()}.tmp"
+        with open(tmp, "wb") as fh:
+            pickle.dump(res, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, cpath)
+    except Exception:
+        pass
+    return res

@@ -145,6 +145,8 @@ class Resolver:
     def _set_arity(self, v: VarInfo, arity: int, node) -> None:
         if arity < 0:
             return
+        if arity == 0 and v.maxsize > 0:
+            raise SemError("inconsistent arity", node.span, ident(v.name))
         if v.arity >= 0 and v.arity != arity:
             rel = (Related(v.arity_span, f"arity {v.arity} first inferred here: {ident(v.name)}"),) \
                 if v.arity_span is not None else ()

@@ -1,0 +1,173 @@
+"""The checks stap makes after types are known, with stap's wording.
+
+* statistics locals ("stat locals not supported, missing global declaration?")
+  and statistics where a key or plain value is needed ("invalid type stats");
+* ``%`` on a scalar ("wrapping not supported for scalars");
+* changing an array inside a ``foreach`` over it, directly or through a called
+  function ("variable 'a' modified during 'foreach' iteration", "function call
+  modifies var 'a' during 'foreach' iteration");
+* ``$var`` in probes with no target context (``begin``, ``end``, ``timer``
+  ...): "unresolved target-symbol expression";
+* tapset functions marked ``/* guru */`` called from a script without ``-g``;
+* probes whose body is empty are elided (unless ``-u``), with stap's warning.
+"""
+
+from __future__ import annotations
+
+from stap_ls.sema.program import STATS, DerivedProbe, FunctionInfo, Program, VarInfo
+from stap_ls.sema.types import describe, tok_span
+from stap_ls.syntax import ast as A
+from stap_ls.text import Diagnostic, Severity
+
+_NO_TARGET = ("begin", "end", "error", "never", "timer")
+
+
+def _err(msg: str, node, saw: str | None = None) -> Diagnostic:
+    return Diagnostic(Severity.ERROR, msg, tok_span(node) if node is not None else None,
+                      "semantic", kind="semantic error",
+                      saw=saw if saw is not None else (describe(node) if node is not None else ""),
+                      marker="at")
+
+
+def _written_by(node, refs) -> set[int]:
+    out: set[int] = set()
+    for n in A.walk(node):
+        tgt = None
+        if isinstance(n, A.AssignExpr):
+            tgt = n.left
+        elif isinstance(n, (A.PreCrement, A.PostCrement)):
+            tgt = n.operand
+        elif isinstance(n, A.DeleteStmt):
+            tgt = n.value
+        if isinstance(tgt, A.ArrayIndex):
+            tgt = tgt.base
+        if isinstance(tgt, A.Symbol):
+            v = refs.get(id(tgt))
+            if isinstance(v, VarInfo):
+                out.add(id(v))
+    return out
+
+
+def _function_writes(prog: Program) -> dict[int, set[int]]:
+    direct = {id(f): _written_by(f.decl.body, prog.referents) for f in prog.all_functions()}
+    calls = {id(f): [g for n in A.walk(f.decl.body) if isinstance(n, A.FunctionCall)
+                     for g in (prog.referents.get(id(n)) or [])] for f in prog.all_functions()}
+    for _ in range(10):
+        changed = False
+        for fid, gs in calls.items():
+            for g in gs:
+                extra = direct.get(id(g), set()) - direct[fid]
+                if extra:
+                    direct[fid] |= extra
+                    changed = True
+        if not changed:
+            break
+    return direct
+
+
+def check_program(prog: Program, opts, user_files: set[str]) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    refs = prog.referents
+    for v in prog.globals.values():
+        if v.wrap and v.arity == 0:
+            out.append(Diagnostic(Severity.ERROR, "wrapping not supported for scalars", v.span,
+                                  "semantic", kind="semantic error",
+                                  saw=f"identifier '{v.name}'", marker="at"))
+    fwrites = _function_writes(prog)
+    bodies: list[tuple[object, DerivedProbe | None, FunctionInfo | None]] = \
+        [(dp.body, dp, None) for dp in prog.probes] + \
+        [(f.decl.body, None, f) for f in prog.all_functions()]
+    for body, dp, fi in bodies:
+        for n in A.walk(body):
+            if isinstance(n, A.ArrayIndex | A.ArrayIn):
+                for ix in n.indexes:
+                    if ix is not None and prog.types.get(id(ix)) == STATS:
+                        out.append(_err("invalid type stats", ix))
+            elif isinstance(n, A.ForeachLoop):
+                out.extend(_foreach(n, prog, fwrites))
+            elif isinstance(n, A.FunctionCall):
+                for a in n.args:
+                    if prog.types.get(id(a)) == STATS:
+                        out.append(_err("invalid type stats", a))
+                fis = refs.get(id(n)) or []
+                span = n.name_span or n.span
+                if (not opts.guru and fis and span is not None and span.source.name in user_files
+                        and any(isinstance(f.decl.body, A.EmbeddedCode)
+                                and "/* guru */" in f.decl.body.code for f in fis)):
+                    out.append(_err("function may not be used unless -g is specified", n))
+            elif isinstance(n, A.TargetSymbol) and dp is not None:
+                if dp.family in _NO_TARGET and not _inside_defined(body, n):
+                    out.append(_err("unresolved target-symbol expression", n))
+        locals_ = dp.locals if dp is not None else fi.locals if fi is not None else []
+        for v in locals_:
+            if v.type == STATS:
+                out.append(Diagnostic(Severity.ERROR,
+                                      "stat locals not supported, missing global declaration? ",
+                                      v.span, "semantic", kind="semantic error",
+                                      saw=f"identifier '{v.name}'", marker="at"))
+    return out
+
+
+def _inside_defined(body, target) -> bool:
+    for n in A.walk(body):
+        if isinstance(n, A.DefinedOp):
+            if any(x is target for x in A.walk(n.operand)):
+                return True
+    return False
+
+
+def _foreach(loop: A.ForeachLoop, prog: Program, fwrites) -> list[Diagnostic]:
+    if not isinstance(loop.base, A.Symbol):
+        return []
+    arr = prog.referents.get(id(loop.base))
+    if not isinstance(arr, VarInfo):
+        return []
+    out = []
+    if loop.value is not None and arr.type == STATS:
+        out.append(_err("invalid type stats", loop.value))
+    for n in A.walk(loop.body):
+        tgt = None
+        if isinstance(n, A.AssignExpr):
+            tgt = n.left
+        elif isinstance(n, (A.PreCrement, A.PostCrement)):
+            tgt = n.operand
+        elif isinstance(n, A.DeleteStmt):
+            tgt = n.value
+        elif isinstance(n, A.FunctionCall):
+            for f in prog.referents.get(id(n)) or []:
+                if id(arr) in fwrites.get(id(f), set()):
+                    out.append(_err(f"function call modifies var '{arr.name}' during 'foreach' "
+                                    "iteration", n))
+                    break
+            continue
+        if isinstance(tgt, A.ArrayIndex):
+            tgt = tgt.base
+        if isinstance(tgt, A.Symbol) and prog.referents.get(id(tgt)) is arr:
+            out.append(_err(f"variable '{arr.name}' modified during 'foreach' iteration", tgt))
+    return out
+
+
+def _empty(s, family: str) -> bool:
+    if s is None or isinstance(s, A.NullStmt):
+        return True
+    if isinstance(s, A.Block):
+        return all(_empty(x, family) for x in s.statements)
+    if isinstance(s, A.IfStmt) and family in _NO_TARGET and isinstance(s.cond, A.DefinedOp) \
+            and isinstance(s.cond.operand, A.TargetSymbol):
+        return _empty(s.else_, family)
+    return False
+
+
+def elide_empty_probes(prog: Program) -> list[Diagnostic]:
+    out = []
+    keep = []
+    for dp in prog.probes:
+        if not dp.synthetic and _empty(dp.body, dp.family) and dp.condition is None:
+            kw = dp.decl.span
+            out.append(Diagnostic(Severity.WARNING, f"Probe '{dp.text}' has been elided",
+                                  kw, "elided", kind="WARNING", saw="keyword", marker="at",
+                                  tags=("unnecessary",)))
+            continue
+        keep.append(dp)
+    prog.probes[:] = keep
+    return out
