@@ -140,6 +140,7 @@ class _Session:
         functions = _LazyDefs(lib, lib.func_files, "function", user_functions)
         globals_ = _LazyDefs(lib, lib.global_files, "global", user_globals)
         self.table = SymbolTable(self.program, globals_, functions, self.pull, self.user_names)
+        self.resolved: set[int] = set()
         if any(f.aliases for _p, f in user):
             aliases = AliasIndex()
             aliases.root = _copy_tree(lib.aliases.root)
@@ -200,16 +201,30 @@ class _Session:
                 for dp in dps:
                     self.program.probes.append(dp)
                     self._resolve_probe(dp)
-            for fd in f.functions:
-                fi = self.table.function_info(fd, path)
-                lst = self.program.functions.setdefault(fd.name, [])
-                if fi not in lst:
-                    lst.append(fi)
-                if isinstance(fd.body, A.Block):
-                    r = Resolver(self.table, path, fi.locals, fi.params, self.diags)
-                    r.block(fd.body)
+            # stap 4.8 resolves the script's functions, and library functions
+            # only once something calls them (so their files are pulled in only then)
+            if path in self.user_names:
+                for fd in f.functions:
+                    self._resolve_function(self.table.function_info(fd, path))
+            self._drain()
+        self._drain()
         for v in self.table.global_list:
             self.program.globals.setdefault(_gkey(v), v)
+
+    def _resolve_function(self, fi) -> None:
+        if id(fi) in self.resolved:
+            return
+        self.resolved.add(id(fi))
+        lst = self.program.functions.setdefault(fi.name, [])
+        if fi not in lst:
+            lst.append(fi)
+        if isinstance(fi.decl.body, A.Block):
+            r = Resolver(self.table, fi.file, fi.locals, fi.params, self.diags)
+            r.block(fi.decl.body)
+
+    def _drain(self) -> None:
+        while self.table.pending:
+            self._resolve_function(self.table.pending.pop(0))
 
     def _resolve_probe(self, dp: DerivedProbe) -> None:
         r = Resolver(self.table, dp.file, dp.locals, None, self.diags)

@@ -42,6 +42,8 @@ class SymbolTable:
         #: FunctionInfo per declaration node, created when first resolved
         self.finfo: dict[int, FunctionInfo] = {}
         self.global_list: list[VarInfo] = []
+        #: functions called but not yet resolved
+        self.pending: list[FunctionInfo] = []
 
     def add_global(self, g: A.GlobalDecl, file: str) -> VarInfo:
         v = VarInfo(g.name, "global", g.name_span or g.span, decl=g, file=file, private=g.private,
@@ -96,7 +98,9 @@ class SymbolTable:
                 continue
             if len(fd.params) == arity:
                 self.pull_file(path)
-                found.append(self.function_info(fd, path))
+                fi = self.function_info(fd, path)
+                found.append(fi)
+                self.pending.append(fi)
             else:
                 last = (path, fd)
         if not found and last is not None:
