@@ -8,11 +8,13 @@ stdout instead.
 
 from __future__ import annotations
 
+import os
+import re
 import sys
 from typing import TextIO
 
-from stap_ls.cli.report import write_diagnostics, write_json
-from stap_ls.options import UsageError, parse_stap_args
+from stap_ls.cli.report import ErrorPrinter, write_json
+from stap_ls.options import HELP_HINT, UsageError, parse_stap_args
 from stap_ls.sema.frontend import run_frontend, user_sources
 from stap_ls.syntax.printer import print_file
 from stap_ls.text import Severity
@@ -25,7 +27,19 @@ def main(argv: list[str], out: TextIO | None = None, err: TextIO | None = None,
     try:
         opts, warnings = parse_stap_args(argv)
     except UsageError as e:
-        err.write(f"stap-ls check: {e}\n")
+        err.write(f"{e}\n")
+        if e.hint:
+            err.write(HELP_HINT + "\n")
+        return 1
+    tmp = os.environ.get("TMPDIR")
+    if tmp and not re.fullmatch(r"[-/._0-9a-z]+", tmp, re.I):
+        err.write(f"ERROR: Safety pattern mismatch for TMPDIR ('{tmp}' vs. "
+                  "'^[-/._0-9a-z]+$') rc=1\n")
+        return 1
+    if tmp and not os.path.isdir(tmp):
+        # stap creates its temporary directory before anything else
+        err.write(f'cannot create temporary directory (" {tmp}/stapXXXXXX "): '
+                  "Not a directory\n")
         return 1
     for w in warnings:
         err.write(f"stap-ls: {w}\n")
@@ -51,11 +65,12 @@ def main(argv: list[str], out: TextIO | None = None, err: TextIO | None = None,
 
     res = run_frontend(opts, sources)
     json_mode = opts.output_format == "json"
+    printer = ErrorPrinter(err, opts.verbose)
     diags = []
     failed = False
     lib_errors = [d for d in res.library_diagnostics if d.severity == Severity.ERROR]
     if not json_mode:
-        write_diagnostics(res.library_diagnostics, err)
+        printer.write(res.library_diagnostics)
     diags.extend(res.library_diagnostics)
     if lib_errors:
         failed = True
@@ -64,7 +79,7 @@ def main(argv: list[str], out: TextIO | None = None, err: TextIO | None = None,
         shown = [d for d in r.diagnostics
                  if d.severity == Severity.ERROR or not opts.suppress_warnings]
         if not json_mode:
-            write_diagnostics(shown, err)
+            printer.write(shown)
         diags.extend(shown)
         n_errors += len(r.errors)
         if r.empty:
@@ -81,6 +96,7 @@ def main(argv: list[str], out: TextIO | None = None, err: TextIO | None = None,
             write_json(diags, out, ok=False, passes=1)
         else:
             err.write("Pass 1: parse failed.  [man error::pass1]\n")
+            printer.summary()
         return 1
     if opts.last_pass == 1:
         if json_mode:

@@ -32,8 +32,63 @@ def stap_style(d: Diagnostic) -> str:
         lines.append(" " * (13 + pos.column - 1) + "^")
     for r in d.related:
         p = r.span.start_pos
-        lines.append(f"{r.message}: at {r.span.source.name}:{p.line}:{p.column}")
+        if d.severity == Severity.ERROR and d.kind == "parse error" and d.code == "parse":
+            # stap prints a chained error as an error of its own
+            lines.append("")
+            lines.append(f"{d.kind}: {r.message}")
+            lines.append(f"{'at':>11}: {_describe(r.span.source.text[r.span.start:r.span.end])} at "
+                         f"{r.span.source.name}:{p.line}:{p.column}")
+            lines.append(f"     source: {r.span.source.line_text(p.line)}")
+            lines.append(" " * (13 + p.column - 1) + "^")
+        # other related places (e.g. a first declaration) are for editors;
+        # stap does not print them
     return "\n".join(lines) + "\n"
+
+
+_KEYWORDS = {"probe", "global", "private", "function", "if", "else", "for", "foreach", "in",
+             "limit", "return", "delete", "while", "break", "continue", "next", "string",
+             "long", "try", "catch"}
+
+
+def _describe(text: str) -> str:
+    """A token's description as stap prints it after ``at:``, from its text."""
+    if text.startswith("%{"):
+        return "embedded-code"
+    if text[:1].isdigit():
+        return f"number '{text}'"
+    if text.startswith('"'):
+        return f"string '{text[1:-1]}'"
+    if text[:1].isalpha() or text[:1] in "_$":
+        return "keyword" if text in _KEYWORDS else f"identifier '{text}'"
+    return f"operator '{text}'"
+
+
+class ErrorPrinter:
+    """Prints diagnostics as stap does, including its duplicate elimination:
+    without ``-v`` an error whose message was already printed is counted,
+    not shown, and :meth:`summary` reports how many were suppressed."""
+
+    def __init__(self, err: TextIO, verbose: int = 0) -> None:
+        self.err = err
+        self.verbose = verbose
+        self.seen: set[tuple[str, str]] = set()
+        self.suppressed = 0
+
+    def write(self, diags: list[Diagnostic]) -> None:
+        for d in diags:
+            if d.severity == Severity.ERROR and self.verbose == 0:
+                key = (d.kind, d.message)
+                if key in self.seen:
+                    self.suppressed += 1
+                    continue
+                self.seen.add(key)
+            self.err.write(stap_style(d))
+            self.err.write("\n")
+
+    def summary(self) -> None:
+        if self.suppressed:
+            self.err.write(f"Number of similar error messages suppressed: {self.suppressed}.\n"
+                           "Rerun with -v to see them.\n")
 
 
 def write_diagnostics(diags: list[Diagnostic], err: TextIO, fmt: str = "text") -> None:

@@ -51,7 +51,7 @@ def user_sources(opts: StapOptions, stdin_text: str | None = None) -> list[Sourc
     elif opts.script_file is not None:
         out.append(read_source(opts.script_file))
     for i, extra in enumerate(opts.extra_scripts):
-        out.append(SourceFile("<input%d>" % (i + 1) if i else "<input>", extra))
+        out.append(SourceFile("<input%d>" % (i + 1), extra))
     return out
 
 

@@ -14,7 +14,7 @@ import re
 from lark import Token, Transformer
 
 from stap_ls.syntax import ast as A
-from stap_ls.syntax.lexer import Tok
+from stap_ls.syntax.lexer import Tok, version_at_least
 from stap_ls.syntax.preprocessor import PPError
 from stap_ls.text import Span
 
@@ -105,6 +105,15 @@ class AstBuilder(Transformer):
         self.items: list[Tok | PPError] = []
         self.privileged = False
         self.errors: list[tuple[str, Tok | PPError | None]] = []
+        self.autocast = True       # --compatible >= 2.6
+        self.glue_strings = True   # --compatible >= 2.0
+        self._param_toks = {}
+
+    def set_version(self, version: str) -> None:
+        """Gate the features stap's parser gates on ``has_version``."""
+        self._param_toks: dict[int, Token] = {}
+        self.autocast = version_at_least(version, "2.6")
+        self.glue_strings = version_at_least(version, "2.0")
 
     # -- helpers -------------------------------------------------------------
     def tok(self, t: Token) -> Tok:
@@ -113,11 +122,20 @@ class AstBuilder(Transformer):
     def error(self, message: str, where) -> None:
         self.errors.append((message, self._blame(where)))
 
+    def error_at(self, message: str, where) -> None:
+        """An error stap raises naming its token (printed with ``at:``)."""
+        self.errors.append((message, ("at", self._blame(where))))
+
     def _blame(self, where):
         if isinstance(where, Token):
             return self.tok(where)
-        if isinstance(where, A.Node) and where.span is not None:
-            return where.span
+        if isinstance(where, (A.Node, A.PPComponent, A.Component, A.Param)):
+            where = where.span
+        if isinstance(where, Span):
+            # the token that starts there, so the message can describe it
+            for it in self.items:
+                if isinstance(it, Tok) and it.start == where.start and it.source is where.source:
+                    return it
         return where
 
     def _sp(self, x) -> Span | None:
@@ -231,7 +249,7 @@ class AstBuilder(Transformer):
         seen = set()
         for p in params:
             if p.name in seen:
-                self.error("duplicate parameter names", p.span)
+                self.error("duplicate parameter names", self._param_toks.get(id(p), p.span))
             seen.add(p.name)
         priority = None
         if prio is not None:
@@ -250,7 +268,9 @@ class AstBuilder(Transformer):
 
     def param(self, c):
         name, colon, ty = c
-        return A.Param(str(name), str(ty) if ty is not None else None, self.span(name, ty))
+        p = A.Param(str(name), str(ty) if ty is not None else None, self.span(name, ty))
+        self._param_toks[id(p)] = name
+        return p
 
     # -- probes ----------------------------------------------------------------
     def probe(self, c):
@@ -271,7 +291,7 @@ class AstBuilder(Transformer):
                 self.error("expected probe point specifier", tok)
             for pp in pps:
                 if pp.optional or pp.sufficient:
-                    self.error("probe point alias name cannot be optional nor sufficient",
+                    self.error_at("probe point alias name cannot be optional nor sufficient",
                                pp.components[0].span if pp.components else pp.span)
         body2 = blocks[1] if len(blocks) > 1 else None
         if body2 is not None and epilogue:
@@ -511,6 +531,12 @@ class AstBuilder(Transformer):
         if isinstance(base, (A.TargetSymbol, A.CastOp, A.AtVarOp)) and not base.addressof:
             t = base
         else:
+            if not self.autocast:
+                if addressof:
+                    self.error("expected @cast, @var or $var", amp)
+                else:
+                    self.error("target-symbol suffixes on an expression need "
+                               "--compatible=2.6 or later", comps[0].span if comps else base)
             t = A.AutocastOp(base.span, operand=base)
         t.addressof = t.addressof or addressof
         pretty = bool(t.components) and t.components[-1].kind == "pretty"
@@ -591,7 +617,8 @@ class AstBuilder(Transformer):
         fmt = c[2]
         err = check_format(fmt.value)
         if err:
-            self.error(err, fmt)
+            # stap checks the format once it has peeked at the next token
+            self.error(err, c[3] if len(c) > 3 else fmt)
         args = [x for x in c[3:-1] if not isinstance(x, Token)]
         return self._print(c, fmt.value, None, args)
 
@@ -622,7 +649,9 @@ class AstBuilder(Transformer):
         limit = 1 if op == "variance" else 0
         if len(params) > limit:
             n = limit + 1
-            self.error(f"not more than {n} parameter{'s' if n != 1 else ''} allowed", c[0])
+            commas = [x for x in c if isinstance(x, Token) and x.type == "COMMA"]
+            self.error_at(f"not more than {n} parameter{'s' if n != 1 else ''} allowed",
+                          commas[limit] if len(commas) > limit else c[0])
         return A.StatOp(self.span(c[0], c[-1]), op, c[2], params)
 
     def defined_op(self, c):
@@ -677,6 +706,9 @@ class AstBuilder(Transformer):
         return A.NumberLit(self.span(t), self.num_value(t), str(t))
 
     def string_lit(self, c):
+        if len(c) > 1 and not self.glue_strings:
+            self.error("adjacent string literals are joined only with --compatible=2.0 "
+                       "or later", c[1])
         return A.StringLit(self.span(c[0], c[-1]), "".join(self.tok(t).value for t in c))
 
 

@@ -83,6 +83,16 @@ def atwords_for(compatible: str) -> frozenset[str]:
     return frozenset(words)
 
 
+def parser_atwords(version: str) -> frozenset[str]:
+    """The ``@words`` stap's parser recognises by name in a file lexed for
+    ``version``: ``@const`` and ``@variance`` always (the parser checks the
+    name, not the lexer's table), the register/deref operators from 4.0."""
+    words = set(ATWORDS_BASE) | {"const", "variance"}
+    if version_at_least(version, "4.0"):
+        words |= {"kregister", "uregister", "kderef", "uderef"}
+    return frozenset(words)
+
+
 @dataclass(slots=True)
 class Tok:
     """One token.  ``start``/``end`` are offsets in ``source``."""
@@ -105,7 +115,7 @@ class Tok:
     def describe(self) -> str:
         """As stap prints a token after ``saw:`` (without the location)."""
         if self.kind in (EMBEDDED, KEYWORD):
-            return self.kind if self.kind == EMBEDDED else f"keyword '{self.value}'"
+            return self.kind  # stap prints neither an embedded block's nor a keyword's text
         shown = "".join(c if c.isprintable() and ord(c) < 128 else "?" for c in self.value)
         return f"{self.kind} '{shown}'"
 

@@ -24,11 +24,12 @@ from pathlib import Path
 from lark import Lark, Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 from lark.lexer import Lexer as LarkLexer
+from lark.parsers.lalr_analysis import Shift
 
 from stap_ls.syntax import ast as A
 from stap_ls.syntax.adapter import split_declarations, to_terminals
 from stap_ls.syntax.builder import AstBuilder
-from stap_ls.syntax.lexer import JUNK, Lexer, Tok, atwords_for
+from stap_ls.syntax.lexer import JUNK, Lexer, Tok, atwords_for, parser_atwords
 from stap_ls.syntax.preprocessor import Macro, PPEnv, PPError, Preprocessor
 from stap_ls.text import Diagnostic, Related, Severity, SourceFile, Span
 
@@ -56,6 +57,89 @@ def _cache_dir() -> str:
         return path
     except OSError:
         return ""
+
+
+class _FastLALR:
+    """A tight LALR(1) driver over lark's own parse table and callbacks.
+
+    lark's ``ParserState.feed_token`` looks callbacks up in a dict keyed by
+    ``Rule`` objects whose hashing and equality are Python code; on the
+    tapset library that was a third of pass 1.  Here rules are numbered once
+    and actions are plain tuples; behaviour (errors included: the same
+    ``UnexpectedToken`` with the same expected set and ``$END`` token) is
+    lark's.
+    """
+
+    def __init__(self, lark: Lark) -> None:
+        inner = lark.parser.parser.parser
+        table = inner.parse_table
+        callbacks = inner.callbacks
+        numbers: dict = {}
+        self.states: dict[int, dict[str, tuple[bool, int]]] = {}
+        for state, actions in table.states.items():
+            row = {}
+            for sym, (action, arg) in actions.items():
+                if action is Shift:
+                    row[sym] = (True, arg)
+                else:
+                    row[sym] = (False, numbers.setdefault(arg, len(numbers)))
+            self.states[state] = row
+        self.rules: list[tuple[int, str, object]] = [None] * len(numbers)  # type: ignore
+        for rule, n in numbers.items():
+            self.rules[n] = (len(rule.expansion), rule.origin.name, callbacks[rule])
+        self.start = table.start_states["start"]
+        self.end = table.end_states["start"]
+
+    def _expected(self, state: int) -> set[str]:
+        return {s for s in self.states[state] if s.isupper()}
+
+    def parse(self, tokens: list[Token]):
+        states = self.states
+        rules = self.rules
+        state_stack = [self.start]
+        value_stack: list = []
+        for tok in tokens:
+            ttype = tok.type
+            while True:
+                try:
+                    shift, arg = states[state_stack[-1]][ttype]
+                except KeyError:
+                    raise UnexpectedToken(tok, self._expected(state_stack[-1])) from None
+                if shift:
+                    state_stack.append(arg)
+                    value_stack.append(tok)
+                    break
+                size, origin, callback = rules[arg]
+                if size:
+                    args = value_stack[-size:]
+                    del state_stack[-size:]
+                    del value_stack[-size:]
+                else:
+                    args = []
+                value_stack.append(callback(args))
+                state_stack.append(states[state_stack[-1]][origin][1])
+        end = Token.new_borrow_pos("$END", "", tokens[-1]) if tokens else Token("$END", "", 0, 1, 1)
+        while True:
+            try:
+                shift, arg = states[state_stack[-1]]["$END"]
+            except KeyError:
+                raise UnexpectedToken(end, self._expected(state_stack[-1])) from None
+            size, origin, callback = rules[arg]
+            if size:
+                args = value_stack[-size:]
+                del state_stack[-size:]
+                del value_stack[-size:]
+            else:
+                args = []
+            value_stack.append(callback(args))
+            state_stack.append(states[state_stack[-1]][origin][1])
+            if state_stack[-1] == self.end:
+                return value_stack[-1]
+
+
+@lru_cache(maxsize=1)
+def _fast() -> _FastLALR:
+    return _FastLALR(_parser()[0])
 
 
 @lru_cache(maxsize=1)
@@ -92,10 +176,23 @@ class ParseOptions:
     privileged: bool = False
     user_file: bool = True
     library_macros: dict[str, Macro] = field(default_factory=dict)
+    #: gate language features on ``env.compatible`` (stap's lexer
+    #: ``check_compatible``); off for the built-in tapset directory, whose files
+    #: may use every feature whatever ``--compatible`` says (pf_no_compatible)
+    check_compatible: bool = True
+
+    @property
+    def language_version(self) -> str:
+        """The version whose features the lexer and parser accept."""
+        return self.env.compatible if self.check_compatible else ALL_FEATURES
+
+
+#: a version later than any stap's: every feature is on
+ALL_FEATURES = "99999"
 
 
 def tokenize(source: SourceFile, opts: ParseOptions) -> tuple[list[Tok], Lexer]:
-    lexer = Lexer(opts.args, opts.env.compatible)
+    lexer = Lexer(opts.args, opts.language_version)
     return lexer.tokenize(source), lexer
 
 
@@ -106,7 +203,8 @@ def parse_file(source: SourceFile, opts: ParseOptions | None = None) -> ParseRes
     atwords = atwords_for(opts.env.compatible)
     pp = Preprocessor(toks, opts.env, opts.library_macros, atwords)
     stream = pp.run()
-    terms, items = to_terminals(stream, atwords)
+    version = opts.language_version
+    terms, items = to_terminals(stream, parser_atwords(version))
     diags: list[Diagnostic] = []
     for src, s, e, msg in lexer.warnings:
         diags.append(Diagnostic(Severity.WARNING, msg, Span(src, s, e), "unterminated-comment",
@@ -116,8 +214,15 @@ def parse_file(source: SourceFile, opts: ParseOptions | None = None) -> ParseRes
                            marker="at"))
     f = A.StapFile(source.name)
     lark, builder = _parser()
-    for start, end in split_declarations(terms):
-        decls, errs = _parse_chunk(lark, builder, terms, items, start, end, opts.privileged)
+    chunks = split_declarations(terms)
+    todo = list(reversed(chunks))
+    while todo:
+        start, end = todo.pop()
+        decls, errs, resume = _parse_chunk(lark, builder, terms, items, start, end,
+                                           opts.privileged, version)
+        if resume is not None and resume > start:
+            more = [(s + resume, e + resume) for s, e in split_declarations(terms[resume:end])]
+            todo.extend(reversed(more))
         for d in decls:
             if isinstance(d, list):
                 f.decls.extend(d)
@@ -125,21 +230,29 @@ def parse_file(source: SourceFile, opts: ParseOptions | None = None) -> ParseRes
                 f.decls.append(d)
         diags.extend(errs)
     _check_file(f, diags)
-    empty = not terms
+    # stap's file is "empty" when no top-level declaration started with a
+    # token: each one that began was a preprocessor error (thrown from peek)
+    empty = all(isinstance(items[terms[s].start_pos], PPError) for s, _e in chunks)
     return ParseResult(f, diags, toks, items, empty=empty, saw_tokens=bool(toks))
 
 
 def _parse_chunk(lark: Lark, builder: AstBuilder, terms: list[Token], items: list,
-                 start: int, end: int, privileged: bool):
+                 start: int, end: int, privileged: bool, version: str = ALL_FEATURES):
     chunk = terms[start:end]
+    if chunk[0].type == "EMBEDDED" and not privileged and len(chunk) > 1:
+        # stap reports top-level embedded code in an unprivileged script and
+        # goes on with the next token (no skip to the next declaration)
+        return [], [_diag("embedded code in unprivileged script; need stap -g",
+                          items[chunk[0].start_pos])], start + 1
     with _lock:
         builder.items = items
         builder.privileged = privileged
+        builder.set_version(version)
         builder.errors = []
         result = None
         error: Diagnostic | None = None
         try:
-            result = lark.parse(chunk)
+            result = _fast().parse(chunk)
         except UnexpectedToken as e:
             error = _error_from(e.token, e.expected, items, chunk)
         except UnexpectedEOF as e:
@@ -151,24 +264,40 @@ def _parse_chunk(lark: Lark, builder: AstBuilder, terms: list[Token], items: lis
             error = _diag("nesting too deep to parse", first if isinstance(first, Tok) else None,
                           code="too-deep")
         built_errors = list(builder.errors)
-    diags: list[Diagnostic] = []
-    if error is not None:
-        diags.append(error)
-        # errors met while stap skips to the next declaration are still reported
-        failed_at = error.span.start if error.span is not None else -1
-        for t in chunk:
-            it = items[t.start_pos]
-            if isinstance(it, PPError) and (it.tok is None or it.tok.start > failed_at) \
-                    and it.message != error.message:
-                diags.append(_diag(it.message, it.tok, related=it.related, marker="at"))
-        return [], diags
-    decl = result
-    for msg, where in built_errors:
-        diags.append(_diag(msg, where))
-    if diags:
-        # stap stops at its first error in a declaration and drops it
-        return [], diags[:1]
-    return [decl], diags
+    if error is None and not built_errors:
+        return [result], [], None
+    if built_errors:
+        # a check made while reducing came before any token the LALR parser
+        # stopped at: stap, parsing top-down, reports that one first
+        error = _built(*built_errors[0])
+    assert error is not None
+    diags = [error]
+    if error.message in _NO_SKIP:
+        # stap throws these without skipping to the next declaration: it
+        # goes on parsing, at top level, from the offending token
+        for i in range(start, end):
+            it = items[terms[i].start_pos]
+            if isinstance(it, Tok) and error.span is not None and it.start == error.span.start \
+                    and it.source is error.span.source:
+                return [], diags, i
+    # errors met while stap skips to the next declaration are still reported
+    failed_at = error.span.start if error.span is not None else -1
+    for t in chunk:
+        it = items[t.start_pos]
+        if isinstance(it, PPError) and (it.tok is None or it.tok.start > failed_at) \
+                and it.message != error.message:
+            diags.append(_diag(it.message, it.tok, related=it.related, marker="at"))
+    return [], diags, None
+
+
+def _built(msg: str, where) -> Diagnostic:
+    if isinstance(where, tuple):
+        return _diag(msg, where[1], marker=where[0])
+    return _diag(msg, where)
+
+
+#: errors stap raises with skip_some=false (parsing resumes at the token)
+_NO_SKIP = frozenset({"embedded expression code in unprivileged script; need stap -g"})
 
 
 _TOP_LEVEL = "expected 'probe', 'global', 'private', 'function', or '%{'"
@@ -230,9 +359,20 @@ def _message_for(tok: Token, expected: set[str], chunk: list[Token]) -> str:
     if "RSQB" in expected:
         return "expected ']'"
     if "IDENT" in expected:
+        i = _index_in(chunk, tok)
+        if i > 0 and chunk[i - 1].type == "IN":
+            # stap's expect_ident_or_atword, for the array after 'in'
+            return "expected identifier or statistical operation"
         return "expected identifier"
     names = sorted(_show(e) for e in expected)
     return "expected one of " + " ".join(names) if len(names) > 1 else f"expected {names[0]}"
+
+
+def _index_in(chunk: list[Token], tok: Token) -> int:
+    for i, t in enumerate(chunk):
+        if t is tok:
+            return i
+    return -1
 
 
 _KEYWORDS = frozenset({"PROBE", "GLOBAL", "PRIVATE", "FUNCTION", "IF", "ELSE", "FOR",
@@ -283,7 +423,8 @@ def _check_file(f: A.StapFile, diags: list[Diagnostic]) -> None:
             if prev is not None:
                 msg = ("duplicate global name" if prev.private == d.private
                        else "global versus private variable declaration conflict")
-                diags.append(Diagnostic(Severity.ERROR, msg, d.name_span, "parse",
+                diags.append(Diagnostic(Severity.ERROR, msg, d.name_span, "duplicate-global",
+                                        saw=f"identifier '{d.name}'",
                                         related=(Related(prev.name_span, "first declared here"),)
                                         if prev.name_span else ()))
                 continue
@@ -294,7 +435,7 @@ def _check_file(f: A.StapFile, diags: list[Diagnostic]) -> None:
                 bad = _find_return(d.body2)
             if bad is not None:
                 diags.append(Diagnostic(Severity.ERROR, "found 'return' not in function context",
-                                        bad.span, "parse", saw="keyword 'return'"))
+                                        bad.span, "parse", saw="keyword"))
                 continue
         keep.append(d)
     f.decls = keep

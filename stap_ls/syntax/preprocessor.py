@@ -429,7 +429,10 @@ _INT_RE = re.compile(r"\s*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)\Z")
 
 
 def _to_int(s: str) -> int | None:
-    """strtoll(s, &end, 0) requiring the whole string to be used."""
+    """strtoll(s, &end, 0) requiring the whole string to be used (so an empty
+    string, e.g. an unset CONFIG_ option, is 0, as strtoll leaves it)."""
+    if s == "":
+        return 0
     m = _INT_RE.match(s)
     if not m:
         return None
