@@ -57,8 +57,19 @@ class _StapPrinter:
 
 
 def format_diagnostics(diags: list[Diagnostic]) -> str:
+    """stap's layout; like stap, a message repeated (same text) is printed once."""
     p = _StapPrinter()
-    return "".join(p.diag(d) for d in diags)
+    seen: set[tuple] = set()
+    out = []
+    dropped = {True: 0, False: 0}
+    for d in diags:
+        key = (d.severity == Severity.ERROR, d.kind, d.message, d.saw)
+        if key in seen:
+            dropped[key[0]] += 1
+            continue
+        seen.add(key)
+        out.append(p.diag(d))
+    return "".join(out), dropped
 
 
 def _overloads(res, fe) -> dict[int, int]:
@@ -90,9 +101,15 @@ def run_pass2(fe, opts, out: TextIO, err: TextIO, diags: list) -> int:
     if opts.output_format == "json":
         write_json(diags + shown, out, ok=not failed, passes=2)
         return 1 if failed else 0
-    err.write(format_diagnostics(shown))
+    text, dropped = format_diagnostics(shown)
+    err.write(text)
     if failed:
         err.write("Pass 2: analysis failed.  [man error::pass2]\n")
+    for is_err, n in dropped.items():
+        if n:
+            err.write(f"Number of similar {'error' if is_err else 'warning'} messages "
+                      f"suppressed: {n}.\nRerun with -v to see them.\n")
+    if failed:
         return 1
     out.write(print_program(res.program, _overloads(res, fe), verbose=opts.verbose > 0))
     return 0

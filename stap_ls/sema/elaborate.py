@@ -263,12 +263,11 @@ def _elaborate(fe, model) -> ElabResult:
     diags = s.diags
     if _has_errors(diags):
         return ElabResult(prog, _dedupe(diags))
-    from stap_ls.sema.optimize import optimize_functions
-    if not fe.options.unoptimized:
-        optimize_functions(prog)
     from stap_ls.sema.checks import check_program, elide_empty_probes
+    from stap_ls.sema.optimize import Optimizer
     if not fe.options.unoptimized:
         diags.extend(elide_empty_probes(prog))
+        diags.extend(Optimizer(prog, s.user_names, fe.options.suppress_warnings).run())
     ti = TypeInference(prog, _target_typer(model))
     diags.extend(ti.run())
     if not _has_errors(diags):

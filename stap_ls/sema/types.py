@@ -352,6 +352,9 @@ class TypeInference:
             if c.index is not None:
                 self.expr(c.index, LONG)
         own = LONG
+        if self.current_probe is not None and self.current_probe.family == "procfs" \
+                and e.name == "$value" and not e.components:
+            own = STRING
         if e.name in ("$$vars", "$$parms", "$$locals", "$$return") or \
                 any(c.kind == "pretty" for c in e.components):
             own = STRING
