@@ -39,6 +39,13 @@ def main(argv: list[str]) -> int:
             return 2
     logging.basicConfig(filename=log_file, level=level,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    import multiprocessing
+    # the library may parse on worker processes from a loader thread: forking a
+    # threaded server can deadlock, a fork server cannot
+    try:
+        multiprocessing.set_start_method("forkserver", force=True)
+    except (ValueError, RuntimeError):
+        pass
     from stap_ls.syntax.parser import raise_recursion_limit
     raise_recursion_limit()
     import threading
@@ -53,4 +60,9 @@ def main(argv: list[str]) -> int:
         server.start_tcp(host or "127.0.0.1", int(port))
     else:
         server.start_io()
-    return 0
+    # the client went away (end of input): do not wait for background loaders
+    server.runs.stop_all()
+    logging.shutdown()
+    sys.stdout.flush()
+    import os
+    os._exit(0)

@@ -20,14 +20,17 @@ random edits).
 from __future__ import annotations
 
 import dataclasses
+import logging
 from dataclasses import dataclass, field
 
 from stap_ls.syntax import ast as A
 from stap_ls.syntax import parser as P
 from stap_ls.syntax.adapter import split_declarations, to_terminals
-from stap_ls.syntax.lexer import Lexer, Tok, atwords_for
-from stap_ls.syntax.preprocessor import Preprocessor
+from stap_ls.syntax.lexer import Tok, atwords_for
+from stap_ls.syntax.preprocessor import PPError, Preprocessor
 from stap_ls.text import Diagnostic, Related, Severity, SourceFile, Span
+
+log = logging.getLogger("stap_ls.ide")
 
 
 @dataclass
@@ -62,15 +65,44 @@ def _chunk_key(terms, items, start: int, end: int, src: SourceFile) -> tuple[tup
 
 def parse_incremental(source: SourceFile, opts: P.ParseOptions, cache: DeclCache | None
                       ) -> P.ParseResult:
-    """Parse ``source`` like ``parse_file``, reusing unchanged declarations."""
+    """Parse ``source`` like ``parse_file``, reusing unchanged declarations.
+
+    pass 1's internals may change under us: if this mirror of ``parse_file``
+    breaks, the error is logged once and ``parse_file`` answers (slower, same
+    result)."""
     if cache is None:
         return P.parse_file(source, opts)
-    lexer = Lexer(opts.args, opts.env.compatible)
-    toks = lexer.tokenize(source)
+    try:
+        return _parse(source, opts, cache)
+    except (TypeError, ValueError, AttributeError, ImportError):
+        if not _warned:
+            _warned.append(True)
+            log.exception("incremental parsing failed; parsing whole files instead")
+        cache.entries.clear()
+        return P.parse_file(source, opts)
+
+
+_warned: list[bool] = []
+
+
+def _split(res) -> tuple[list, list, int | None]:
+    if len(res) == 3:
+        return res[0], res[1], res[2]
+    decls, errs = res
+    return decls, errs, None
+
+
+def _parse(source: SourceFile, opts: P.ParseOptions, cache: DeclCache) -> P.ParseResult:
+    toks, lexer = P.tokenize(source, opts)
     atwords = atwords_for(opts.env.compatible)
     pp = Preprocessor(toks, opts.env, opts.library_macros, atwords)
     stream = pp.run()
-    terms, items = to_terminals(stream, atwords)
+    version = getattr(opts, "language_version", None)
+    if version is not None:
+        from stap_ls.syntax.lexer import parser_atwords
+        terms, items = to_terminals(stream, parser_atwords(version))
+    else:
+        terms, items = to_terminals(stream, atwords)
     diags: list[Diagnostic] = []
     for src, s, e, msg in lexer.warnings:
         diags.append(Diagnostic(Severity.WARNING, msg, Span(src, s, e), "unterminated-comment",
@@ -80,6 +112,7 @@ def parse_incremental(source: SourceFile, opts: P.ParseOptions, cache: DeclCache
                              marker="at"))
     f = A.StapFile(source.name)
     lark, builder = P._parser()
+    extra = (version,) if version is not None else ()
     new_entries: dict[tuple, _Entry] = {}
     prefixes: dict[int, int] = {}
 
@@ -89,10 +122,13 @@ def parse_incremental(source: SourceFile, opts: P.ParseOptions, cache: DeclCache
         return prefixes[id(old)]
 
     cache.reused = cache.parsed = 0
-    for start, end in split_declarations(terms):
+    chunks = split_declarations(terms)
+    todo = list(reversed(chunks))
+    while todo:
+        start, end = todo.pop()
         key, first = _chunk_key(terms, items, start, end, source)
-        hit = cache.entries.get(key)
-        if hit is not None and first >= 0:
+        hit = cache.entries.get(key) if first >= 0 else None
+        if hit is not None:
             if first == hit.start and first + len(key[0]) <= prefix(hit.source):
                 # unchanged text up to here: same lines and columns, share the tree
                 decls, errs = hit.decls, hit.diags
@@ -100,15 +136,18 @@ def parse_incremental(source: SourceFile, opts: P.ParseOptions, cache: DeclCache
                 mover = _Mover(hit.source, source, first - hit.start)
                 decls = [mover.node(d) for d in hit.decls]
                 errs = [mover.diag(d) for d in hit.diags]
+            new_entries[key] = hit
             cache.reused += 1
         else:
-            decls, errs = P._parse_chunk(lark, builder, terms, items, start, end,
-                                         opts.privileged)
+            decls, errs, resume = _split(P._parse_chunk(lark, builder, terms, items, start, end,
+                                                        opts.privileged, *extra))
             cache.parsed += 1
-            if first >= 0:
+            if resume is not None and resume > start:
+                more = [(s + resume, e + resume)
+                        for s, e in split_declarations(terms[resume:end])]
+                todo.extend(reversed(more))
+            elif first >= 0:
                 new_entries[key] = _Entry(source, first, decls, errs)
-        if hit is not None and first >= 0:
-            new_entries[key] = hit
         for d in decls:
             if isinstance(d, list):
                 f.decls.extend(d)
@@ -117,7 +156,11 @@ def parse_incremental(source: SourceFile, opts: P.ParseOptions, cache: DeclCache
         diags.extend(errs)
     cache.entries = new_entries
     P._check_file(f, diags)
-    return P.ParseResult(f, diags, toks, items, empty=not terms, saw_tokens=bool(toks))
+    if version is not None:
+        empty = all(isinstance(items[terms[s].start_pos], PPError) for s, _e in chunks)
+    else:
+        empty = not terms
+    return P.ParseResult(f, diags, toks, items, empty=empty, saw_tokens=bool(toks))
 
 
 def common_prefix(a: str, b: str) -> int:

@@ -6,6 +6,8 @@ Registered on a :class:`~stap_ls.lsp.server.StapServer` by :func:`register`.
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 
 from lsprotocol import types as T
 
@@ -185,6 +187,13 @@ def register(ls: StapServer) -> None:  # noqa: C901 - one short handler per feat
     @ls.feature(T.SHUTDOWN)
     def on_shutdown(ls: StapServer, params) -> None:
         ls.runs.stop_all()
+
+    @ls.feature(T.EXIT)
+    def on_exit(ls: StapServer, params) -> None:
+        # background loaders must not keep the process alive after 'exit'
+        ls.runs.stop_all()
+        logging.shutdown()
+        os._exit(0 if ls.protocol._shutdown else 1)
 
 
 def _command(fn):
