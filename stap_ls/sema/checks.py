@@ -49,8 +49,8 @@ def _written_by(node, refs) -> set[int]:
 
 
 def _function_writes(prog: Program) -> dict[int, set[int]]:
-    direct = {id(f): _written_by(f.decl.body, prog.referents) for f in prog.all_functions()}
-    calls = {id(f): [g for n in A.walk(f.decl.body) if isinstance(n, A.FunctionCall)
+    direct = {id(f): _written_by(f.body, prog.referents) for f in prog.all_functions()}
+    calls = {id(f): [g for n in A.walk(f.body) if isinstance(n, A.FunctionCall)
                      for g in (prog.referents.get(id(n)) or [])] for f in prog.all_functions()}
     for _ in range(10):
         changed = False
@@ -76,7 +76,7 @@ def check_program(prog: Program, opts, user_files: set[str]) -> list[Diagnostic]
     fwrites = _function_writes(prog)
     bodies: list[tuple[object, DerivedProbe | None, FunctionInfo | None]] = \
         [(dp.body, dp, None) for dp in prog.probes] + \
-        [(f.decl.body, None, f) for f in prog.all_functions()]
+        [(f.body, None, f) for f in prog.all_functions()]
     for body, dp, fi in bodies:
         for n in A.walk(body):
             if isinstance(n, A.ArrayIndex | A.ArrayIn):
@@ -92,8 +92,8 @@ def check_program(prog: Program, opts, user_files: set[str]) -> list[Diagnostic]
                 fis = refs.get(id(n)) or []
                 span = n.name_span or n.span
                 if (not opts.guru and fis and span is not None and span.source.name in user_files
-                        and any(isinstance(f.decl.body, A.EmbeddedCode)
-                                and "/* guru */" in f.decl.body.code for f in fis)):
+                        and any(isinstance(f.body, A.EmbeddedCode)
+                                and "/* guru */" in f.body.code for f in fis)):
                     out.append(_err("function may not be used unless -g is specified", n))
             elif isinstance(n, A.TargetSymbol) and dp is not None:
                 if dp.family in _NO_TARGET and not _inside_defined(body, n):

@@ -218,9 +218,9 @@ class _Session:
         lst = self.program.functions.setdefault(fi.name, [])
         if fi not in lst:
             lst.append(fi)
-        if isinstance(fi.decl.body, A.Block):
+        if isinstance(fi.body, A.Block):
             r = Resolver(self.table, fi.file, fi.locals, fi.params, self.diags)
-            r.block(fi.decl.body)
+            r.block(fi.body)
 
     def _drain(self) -> None:
         while self.table.pending:

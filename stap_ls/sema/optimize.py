@@ -48,8 +48,8 @@ def reachable_functions(prog: Program) -> set[int]:
         if id(fi) in seen:
             continue
         seen.add(id(fi))
-        if isinstance(fi.decl.body, A.Block):
-            work.extend(_calls(fi.decl.body, prog.referents))
+        if isinstance(fi.body, A.Block):
+            work.extend(_calls(fi.body, prog.referents))
     return seen
 
 
@@ -89,7 +89,7 @@ class Optimizer:
         if hit is not None:
             return hit
         self._pure_cache[id(fi)] = True          # recursion: assume pure while computing
-        body = fi.decl.body
+        body = fi.body
         if isinstance(body, A.EmbeddedCode):
             pure = "/* pure */" in body.code
         else:
@@ -126,6 +126,14 @@ class Optimizer:
 
     # -- passes --------------------------------------------------------------------------------
     def run(self) -> list[Diagnostic]:
+        # work on copies: the syntax trees (the user's and the cached library's) stay as parsed
+        from stap_ls.sema.clone import clone_keyed
+        tables = [self.p.referents]
+        for dp in self.p.probes:
+            dp.body = clone_keyed(dp.body, tables)
+        for fi in self.p.all_functions():
+            if not isinstance(fi.body, A.EmbeddedCode):
+                fi.body = clone_keyed(fi.body, tables)
         for it in range(20):
             self.changed = False
             self.opt1()
@@ -191,8 +199,8 @@ class Optimizer:
         for dp in self.p.probes:
             self._dead_assign(dp.body, read)
         for fi in self.p.all_functions():
-            if isinstance(fi.decl.body, A.Block):
-                self._dead_assign(fi.decl.body, read)
+            if isinstance(fi.body, A.Block):
+                self._dead_assign(fi.body, read)
 
     def _dead_assign(self, node, read) -> None:
         for n in list(A.walk(node)):
@@ -222,16 +230,19 @@ class Optimizer:
     def opt4(self) -> None:
         keep = []
         for dp in self.p.probes:
-            dp.body = self._block(dp.body) or A.Block(dp.body.span, [])
-            if not dp.body.statements and not dp.synthetic and dp.condition is None:
+            body = self._stmt(dp.body)
+            dp.body = body if body is not None else A.Block(dp.body.span, [])
+            if isinstance(dp.body, A.Block) and not dp.body.statements and not dp.synthetic \
+                    and dp.condition is None:
                 self.warn(f"Probe '{dp.text}' has been elided", dp.decl.span, "keyword")
                 self.changed = True
                 continue
             keep.append(dp)
         self.p.probes[:] = keep
         for fi in self.p.all_functions():
-            if isinstance(fi.decl.body, A.Block):
-                fi.decl.body = self._block(fi.decl.body) or A.Block(fi.decl.body.span, [])
+            if not isinstance(fi.body, A.EmbeddedCode):
+                body = self._stmt(fi.body)
+                fi.body = body if body is not None else A.Block(fi.body.span, [])
 
     def _block(self, b: A.Block) -> A.Block | None:
         out = []
@@ -243,6 +254,8 @@ class Optimizer:
                 out.extend(r.statements)
             else:
                 out.append(r)
+        if len(out) == 1:
+            return out[0]                     # stap elides singleton blocks
         if len(out) != len(b.statements) or any(x is not y for x, y in zip(out, b.statements)):
             b = A.Block(b.span, out)
         return b if out else None

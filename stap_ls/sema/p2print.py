@@ -94,8 +94,8 @@ def print_program(prog: Program, overloads: dict[int, int] | None = None,
             if f.locals:
                 out.append("  # locals\n")
                 out.extend("  " + var_sig(v) + "\n" for v in f.locals)
-            if verbose and isinstance(f.decl.body, A.Block):
-                out.append(pr.stmt(f.decl.body) + "\n")
+            if verbose and not isinstance(f.body, A.EmbeddedCode):
+                out.append("{ " + pr.stmt(f.body) + " }\n")
     if prog.probes:
         out.append("# probes\n")
         for dp in prog.probes:
@@ -104,7 +104,7 @@ def print_program(prog: Program, overloads: dict[int, int] | None = None,
                 out.append("  # locals\n")
                 out.extend("  " + var_sig(v) + "\n" for v in dp.locals)
             if verbose:
-                out.append(pr.stmt(dp.body) + "\n")
+                out.append("{ " + pr.stmt(dp.body) + " }\n")
     return "".join(out)
 
 

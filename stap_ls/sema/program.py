@@ -65,6 +65,12 @@ class FunctionInfo:
     return_saw: str = ""
     private: bool = False
     overload: int = 0
+    #: the body as elaborated (the optimiser works on a copy; ``decl.body`` is never changed)
+    body: object = None
+
+    def __post_init__(self) -> None:
+        if self.body is None:
+            self.body = self.decl.body
 
     @property
     def param_types(self) -> list[str]:

@@ -118,8 +118,8 @@ class TypeInference:
     def _walk_all(self) -> None:
         for fi in self.p.all_functions():
             self.current_fn, self.current_probe = fi, None
-            if isinstance(fi.decl.body, A.Block):
-                self.stmt(fi.decl.body)
+            if not isinstance(fi.body, A.EmbeddedCode):
+                self.stmt(fi.body)
         self.current_fn = None
         for dp in self.p.probes:
             self.current_probe = dp

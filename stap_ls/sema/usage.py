@@ -87,5 +87,5 @@ def var_usage(prog: Program) -> tuple[set[int], set[int]]:
         if dp.condition is not None:
             _walk(dp.condition, prog.referents, read, written)
     for fi in prog.all_functions():
-        _walk(fi.decl.body, prog.referents, read, written)
+        _walk(fi.body, prog.referents, read, written)
     return read, written

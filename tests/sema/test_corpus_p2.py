@@ -1,0 +1,79 @@
+"""SystemTap's own pass-2 suites through a ``stap`` shim, against the real stap.
+
+* ``semok`` / ``semko``: every runnable test is run twice, with a shim that
+  runs the real ``stap -r RELEASE`` and with one that runs ``stap-ls check``.
+  Where the real stap gets the test right (semok passes, semko fails), stap-ls
+  must too.
+* ``transok`` / ``buildok``: each ``#! stap`` script is run at ``-p2``; where
+  the real stap succeeds, stap-ls must succeed.
+
+Nothing of stap's output is stored: both run live.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import pytest
+
+from tests.support.corpus import corpus_files, how_to_run, run_test, shim_dir
+from tests.support.oracle import release, run, stap_ls_cmd, stap_path, with_pass
+
+
+@functools.cache
+def _shims() -> tuple[str, str]:
+    stap_path()
+    return shim_dir(real_stap=True), shim_dir()
+
+
+def _ids(paths: list[Path]) -> list[str]:
+    return [p.name for p in paths]
+
+
+def _files(d: str) -> list[Path]:
+    try:
+        return corpus_files(d)
+    except AssertionError:
+        return []
+
+
+SEMOK = _files("semok")
+SEMKO = _files("semko")
+
+
+def _run_both(path: Path):
+    real, ours = _shims()
+    return run_test(path, real, timeout=300), run_test(path, ours, timeout=300)
+
+
+@pytest.mark.parametrize("path", SEMOK, ids=_ids(SEMOK))
+def test_semok(path: Path) -> None:
+    stap, mine = _run_both(path)
+    if stap.returncode == 0:
+        assert mine.returncode == 0, f"stap passes {path.name}, stap-ls fails:\n{mine.stderr[-3000:]}"
+
+
+@pytest.mark.parametrize("path", SEMKO, ids=_ids(SEMKO))
+def test_semko(path: Path) -> None:
+    stap, mine = _run_both(path)
+    if stap.returncode != 0:
+        assert mine.returncode != 0, f"stap rejects {path.name}, stap-ls accepts it:\n{mine.stdout[-2000:]}"
+
+
+def test_corpus_present() -> None:
+    assert len(SEMOK) > 100 and len(SEMKO) > 150, "SystemTap's test corpus is missing (../shared/corpus)"
+
+
+TRANS = [p for d in ("transok", "buildok") for p in _files(d) if how_to_run(p)[0] == "stap"]
+
+
+@pytest.mark.parametrize("path", TRANS, ids=[f"{p.parent.name}/{p.name}" for p in TRANS])
+def test_translate_scripts_at_p2(path: Path) -> None:
+    _kind, words = how_to_run(path)
+    argv = with_pass([w for w in words if w != "--disable-cache"], 2) + [str(path)]
+    stap = run([stap_path(), "-r", release(), *argv], cwd=path.parent)
+    if stap.returncode != 0:
+        return
+    mine = run([*stap_ls_cmd(), "check", "-r", release(), *argv], cwd=path.parent)
+    assert mine.returncode == 0, f"stap -p2 accepts {path.name}, stap-ls fails:\n{mine.stderr[-3000:]}"
