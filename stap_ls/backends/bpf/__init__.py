@@ -11,6 +11,15 @@ Layers, top to bottom:
   begin/end probes in user space over :mod:`store`;
 * :mod:`format` — stap's printf rules and histogram text.
 
-Importing this package does not register a run engine: that happens once a
-stap-AST -> IR translator exists (``stap_ls.backends.runs.register_engine``).
+* :mod:`translate` (+ :mod:`translate_exprs`, :mod:`translate_points`) —
+  the elaborated stap program (pass 2) -> IR; :mod:`translate_engine` runs
+  passes 1-5 as the ``bpf`` run engine.
+
+Importing this package registers that engine with
+:func:`stap_ls.backends.runs.register_engine`.
 """
+
+from stap_ls.backends.bpf.translate_engine import start_bpf_run
+from stap_ls.backends.runs import register_engine
+
+register_engine("bpf", start_bpf_run)
