@@ -443,3 +443,16 @@ def walk(node) -> Iterator:
         yield n
         kids = list(iter_children(n))
         stack.extend(reversed(kids))
+
+
+def depth_exceeds(node, limit: int) -> bool:
+    """Whether the tree below ``node`` is more than ``limit`` levels deep
+    (iteratively, so any depth is safe to ask about)."""
+    stack = [(node, 1)]
+    while stack:
+        n, d = stack.pop()
+        if d > limit:
+            return True
+        for c in iter_children(n):
+            stack.append((c, d + 1))
+    return False

@@ -8,8 +8,8 @@ building the AST on the fly (:class:`~stap_ls.syntax.builder.AstBuilder`).
 Parsing never fails: a declaration that does not parse is reported with stap's
 wording (``parse error: expected ...``, blamed on the token stap would show
 after ``saw:``) and left out of the tree; the next declaration parses as usual.
-Deeply nested input that would exhaust Python's recursion is reported, not
-raised.
+Deeply nested input (more than ``MAX_DEPTH`` levels) is reported as an error
+and its declaration dropped, so no later recursive walk can overflow.
 """
 
 from __future__ import annotations
@@ -34,6 +34,11 @@ from stap_ls.syntax.preprocessor import Macro, PPEnv, PPError, Preprocessor
 from stap_ls.text import Diagnostic, Related, Severity, SourceFile, Span
 
 GRAMMAR_FILE = Path(__file__).with_name("stap.lark")
+
+#: deepest tree a declaration may have: the -p1 printer and the analyses
+#: above pass 1 walk trees recursively, so deeper input is an error (no
+#: real script comes near it; stap's own recursive parser would crash)
+MAX_DEPTH = 800
 
 
 class _TokenFeed(LarkLexer):
@@ -265,6 +270,12 @@ def _parse_chunk(lark: Lark, builder: AstBuilder, terms: list[Token], items: lis
                           code="too-deep")
         built_errors = list(builder.errors)
     if error is None and not built_errors:
+        if end - start > MAX_DEPTH // 2 and any(A.depth_exceeds(d, MAX_DEPTH) for d in
+                                                (result if isinstance(result, list) else [result])):
+            first = items[chunk[0].start_pos]
+            return [], [_diag(f"nesting too deep (more than {MAX_DEPTH} levels of statements "
+                              "and expressions)", first if isinstance(first, Tok) else None,
+                              code="too-deep", marker="at")], None
         return [result], [], None
     if built_errors:
         # a check made while reducing came before any token the LALR parser

@@ -31,6 +31,10 @@ from stap_ls.syntax.lexer import (EMBEDDED, IDENT, JUNK, NUMBER, OPERATOR, STRIN
                                   Tok, strverscmp)
 
 
+#: deepest macro expansion (stap has no limit and recurses until it crashes)
+MAX_MACRO_DEPTH = 1000
+
+
 @dataclass
 class PPEnv:
     """What conditionals are evaluated against (stap's session)."""
@@ -203,6 +207,10 @@ class Preprocessor:
 
     def _invoke(self, t: Tok, decl: Macro, act: _Activation | None) -> None:
         name = t.value[1:]
+        if len(self._stack) >= MAX_MACRO_DEPTH:
+            self._stack.clear()     # abandon the expansion; go on with the file
+            raise _Fail(f"macro expansion nested more than {MAX_MACRO_DEPTH} deep "
+                        f"(recursive macro '@{name}'?)", t)
         new = _Activation(t, decl)
         n = len(decl.params)
         if n == 0 and decl.parent is not None:
