@@ -95,6 +95,16 @@ def check_program(prog: Program, opts, user_files: set[str]) -> list[Diagnostic]
                         and any(isinstance(f.body, A.EmbeddedCode)
                                 and "/* guru */" in f.body.code for f in fis)):
                     out.append(_err("function may not be used unless -g is specified", n))
+            elif isinstance(n, A.EntryOp) and dp is not None and not dp.is_return:
+                out.append(_err("@entry is only valid in .return probes", n, "operator '@entry'"))
+            elif isinstance(n, (A.AssignExpr, A.PreCrement, A.PostCrement, A.DeleteStmt)) \
+                    and dp is not None:
+                out.extend(_target_write(n, dp, opts))
+            elif isinstance(n, A.TargetSymbol) and dp is not None and dp.family == "procfs" \
+                    and n.name == "$value" and n.components:
+                kind = n.components[0].kind
+                what = "array" if kind == "index" else "a structure"
+                out.append(_err(f"procfs variable '$value' may not be used as {what}", n))
             elif isinstance(n, A.TargetSymbol) and dp is not None:
                 if dp.family in _NO_TARGET and not _inside_defined(body, n):
                     out.append(_err("unresolved target-symbol expression", n))
@@ -106,6 +116,27 @@ def check_program(prog: Program, opts, user_files: set[str]) -> list[Diagnostic]
                                       v.span, "semantic", kind="semantic error",
                                       saw=f"identifier '{v.name}'", marker="at"))
     return out
+
+
+def _target_write(n, dp: DerivedProbe, opts) -> list[Diagnostic]:
+    tgt = n.left if isinstance(n, A.AssignExpr) else n.value if isinstance(n, A.DeleteStmt) \
+        else n.operand
+    if not isinstance(tgt, A.TargetSymbol):
+        return []
+    name = tgt.name
+    if dp.family == "procfs" and name == "$value":
+        if "write" in dp.text.split(".") and not tgt.components:
+            return [_err("procfs $value variable is read-only in a procfs write probe", tgt)]
+        return []
+    if dp.family.startswith("process.") and dp.text.split(".")[-1] in ("syscall", "return") \
+            and ".syscall" in dp.text:
+        var = "$argN" if name.startswith("$arg") else name
+        return [_err(f"utrace '{var}' variable is read-only", tgt)]
+    if opts.guru:
+        return []
+    if dp.family == "kernel.trace":
+        return [_err(f"write to tracepoint variable '{name}' not permitted; need stap -g", tgt)]
+    return [_err(f"write to target variable not permitted; need stap -g", tgt)]
 
 
 def _inside_defined(body, target) -> bool:
@@ -123,6 +154,8 @@ def _foreach(loop: A.ForeachLoop, prog: Program, fwrites) -> list[Diagnostic]:
     if not isinstance(arr, VarInfo):
         return []
     out = []
+    if loop.sort_aggr and arr.type != STATS and arr.type != "unknown":
+        out.append(_err(f"invalid type {arr.type}", loop.base))
     if loop.value is not None and arr.type == STATS:
         out.append(_err("invalid type stats", loop.value))
     for n in A.walk(loop.body):

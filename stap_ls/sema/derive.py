@@ -252,7 +252,8 @@ class Deriver:
         family = m.node.family or ""
         cpp = A.ProbePoint(pp.span, m.comps, pp.optional, pp.sufficient, None)
         text = probe_point_str(cpp, False)
-        msg = check_builtin(family, [(c.functor, _arg_value(c.arg)) for c in m.comps])
+        msg = check_builtin(family, [(c.functor, _arg_value(c.arg)) for c in m.comps],
+                            bool(getattr(self.opts, "guru", False)))
         if msg is not None:
             raise SemError(msg, None)
         target = None

@@ -125,7 +125,7 @@ _TIMER_RANGES = {"s": 86400, "sec": 86400, "ms": 86400000, "msec": 86400000,
 _TIMER_MIN = {"ns": 100000, "nsec": 100000, "us": 100, "usec": 100}
 
 
-def check_builtin(family: str, comps: list[tuple[str, object]]) -> str | None:
+def check_builtin(family: str, comps: list[tuple[str, object]], guru: bool = False) -> str | None:
     """stap's complaint about a built-in point's parameters, or None.
 
     ``comps`` are (functor, argument value) pairs of the concrete point.
@@ -165,7 +165,25 @@ def check_builtin(family: str, comps: list[tuple[str, object]]) -> str | None:
         return None
     if family == "perf":
         return None
+    if family.startswith("netfilter"):
+        vals = dict(comps)
+        if not guru:
+            pf = vals.get("pf")
+            if isinstance(pf, str) and pf not in _NF_PF:
+                return f'unsupported netfilter protocol family "{pf}"; need stap -g'
+            hook = vals.get("hook")
+            if isinstance(hook, str) and hook not in _NF_HOOKS:
+                return f'unsupported netfilter hook "{hook}" for protocol family "{pf}"; need stap -g'
+        return None
     return None
+
+
+_NF_PF = {"NFPROTO_IPV4", "NFPROTO_IPV6", "NFPROTO_ARP", "NFPROTO_BRIDGE"}
+_NF_HOOKS = {"NF_INET_PRE_ROUTING", "NF_INET_LOCAL_IN", "NF_INET_FORWARD", "NF_INET_LOCAL_OUT",
+             "NF_INET_POST_ROUTING", "NF_IP_PRE_ROUTING", "NF_IP_LOCAL_IN", "NF_IP_FORWARD",
+             "NF_IP_LOCAL_OUT", "NF_IP_POST_ROUTING", "NF_ARP_IN", "NF_ARP_OUT", "NF_ARP_FORWARD",
+             "NF_BR_PRE_ROUTING", "NF_BR_LOCAL_IN", "NF_BR_FORWARD", "NF_BR_LOCAL_OUT",
+             "NF_BR_POST_ROUTING"}
 
 
 def iter_patterns() -> itertools.chain:
