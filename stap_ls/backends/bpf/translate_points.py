@@ -88,7 +88,7 @@ def split_point(text: str) -> list[PointComponent] | None:
 
 def probe_point(text: str, target: object | None, span: Span | None) -> ir.Node:
     """The IR probe point for a concrete point text (raises TranslateError)."""
-    comps = split_point(text.strip())
+    comps = split_point(text.strip().rstrip("?!"))
     if not comps:
         raise TranslateError(f"the probe point {text}", span)
     names = [c.functor for c in comps]
@@ -118,7 +118,8 @@ def probe_point(text: str, target: object | None, span: Span | None) -> ir.Node:
 
 
 def _timer(comps: list[PointComponent], text: str, span: Span | None) -> ir.Node:
-    if len(comps) == 2 and comps[1].functor == "profile" and comps[1].arg is None:
+    if [c.functor for c in comps[1:]] in (["profile"], ["profile", "tick"]) \
+            and all(c.arg is None for c in comps[1:]):
         return ir.TimerProfile(span=span)
     if len(comps) in (2, 3) and comps[1].functor in ir.TIMER_UNITS \
             and isinstance(comps[1].arg, int) and comps[1].arg > 0:
