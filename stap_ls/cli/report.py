@@ -21,7 +21,9 @@ def stap_style(d: Diagnostic) -> str:
     else:
         head = f"WARNING: {d.message}"
     lines = [head]
-    if d.span is not None:
+    if d.marker == "eof" and d.span is not None:
+        lines.append(f"{'saw':>11}: {d.span.source.name} EOF")
+    elif d.span is not None:
         pos = d.span.start_pos
         where = f"{d.span.source.name}:{pos.line}:{pos.column}"
         label = "saw" if d.marker == "saw" else "at"
@@ -63,6 +65,10 @@ def _describe(text: str) -> str:
     return f"operator '{text}'"
 
 
+#: diagnostics kept for editors that stap does not print
+STAP_SILENT = frozenset({"unterminated-comment"})
+
+
 class ErrorPrinter:
     """Prints diagnostics as stap does, including its duplicate elimination:
     without ``-v`` an error whose message was already printed is counted,
@@ -76,8 +82,13 @@ class ErrorPrinter:
 
     def write(self, diags: list[Diagnostic]) -> None:
         for d in diags:
+            if d.code in STAP_SILENT:
+                continue
             if d.severity == Severity.ERROR and self.verbose == 0:
-                key = (d.kind, d.message)
+                # stap suppresses an error raised again from the same place in
+                # its parser; the message (and, for errors naming their token,
+                # that token) stands for that place
+                key = (d.kind, d.message, d.saw if d.marker == "at" else "")
                 if key in self.seen:
                     self.suppressed += 1
                     continue

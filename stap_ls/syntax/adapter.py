@@ -179,7 +179,7 @@ def split_declarations(tokens: list[Token]) -> list[tuple[int, int]]:
     for i in range(n):
         ty = tokens[i].type
         boundary = False
-        if i > start and ty in _DECL_START and prev != "ARROW" \
+        if i > start and ty in _DECL_START and prev not in ("ARROW", "FUNCTION") \
                 and not (ty in ("FUNCTION", "GLOBAL") and prev == "PRIVATE"):
             boundary = True
         elif depth == 0 and i > start:

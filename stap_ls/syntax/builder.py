@@ -254,7 +254,7 @@ class AstBuilder(Transformer):
         priority = None
         if prio is not None:
             if not isinstance(prio, A.NumberLit):
-                self.error("expected literal number", pcolon)
+                self.error("expected literal number", body if isinstance(body, Token) else body_node)
             else:
                 priority = prio.value
                 if priority < 1:
@@ -330,7 +330,7 @@ class AstBuilder(Transformer):
             product = []
             for a in pps:
                 if a.optional or a.sufficient or a.condition is not None:
-                    self.error("'?', '!' or condition must only be specified in suffix",
+                    self.error_at("'?', '!' or condition must only be specified in suffix",
                                a.components[0].span if a.components else a.span)
                 for b in group:
                     product.append(A.ProbePoint(self.span(a, b), a.components + b.components,
@@ -662,7 +662,7 @@ class AstBuilder(Transformer):
 
     def perf_op(self, c):
         if c[2].value == "":
-            self.error("expected non-empty string", c[2])
+            self.error("expected non-empty string", c[3])
         return A.PerfOp(self.span(c[0], c[-1]), c[2])
 
     def probewrite_op(self, c):
@@ -672,7 +672,7 @@ class AstBuilder(Transformer):
         if not self.privileged:
             self.error("using @const operator not permitted; need stap -g", c[0])
         if c[2].value == "":
-            self.error("expected non-empty string", c[2])
+            self.error("expected non-empty string", c[3])
         return A.EmbeddedExpr(self.span(c[0], c[-1]),
                               "/* pure */ /* unprivileged */ /* stable */ " + c[2].value)
 
@@ -691,7 +691,7 @@ class AstBuilder(Transformer):
     def cast_op(self, c):
         at, lpar, operand, comma, tname, comma2, module, rpar = c
         if tname.value == "":
-            self.error("expected non-empty string", tname)
+            self.error("expected non-empty string", comma2 if comma2 is not None else rpar)
         return A.CastOp(self.span(at, rpar), operand=operand, type_name=tname.value,
                         module=module.value if module is not None else "")
 

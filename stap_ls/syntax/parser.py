@@ -284,13 +284,14 @@ def _parse_chunk(lark: Lark, builder: AstBuilder, terms: list[Token], items: lis
     assert error is not None
     diags = [error]
     if error.message in _NO_SKIP:
+        skip = _NO_SKIP[error.message]
         # stap throws these without skipping to the next declaration: it
         # goes on parsing, at top level, from the offending token
         for i in range(start, end):
             it = items[terms[i].start_pos]
             if isinstance(it, Tok) and error.span is not None and it.start == error.span.start \
                     and it.source is error.span.source:
-                return [], diags, i
+                return [], diags, i + skip
     # errors met while stap skips to the next declaration are still reported
     failed_at = error.span.start if error.span is not None else -1
     for t in chunk:
@@ -307,8 +308,11 @@ def _built(msg: str, where) -> Diagnostic:
     return _diag(msg, where)
 
 
-#: errors stap raises with skip_some=false (parsing resumes at the token)
-_NO_SKIP = frozenset({"embedded expression code in unprivileged script; need stap -g"})
+#: errors stap raises with skip_some=false: parsing goes on, at top level, at
+#: the offending token (0) or the one after it (1)
+_NO_SKIP = {"embedded expression code in unprivileged script; need stap -g": 0,
+            "using @kregister operator not permitted; need stap -g": 1,
+            "using @kderef operator not permitted; need stap -g": 1}
 
 
 _TOP_LEVEL = "expected 'probe', 'global', 'private', 'function', or '%{'"
@@ -330,6 +334,8 @@ _SIMPLE_EXPECT = {
     frozenset({"COMMA", "RSQB"}): "expected ',' or ']'",
     frozenset({"STRING_KW", "LONG_KW"}): "expected 'string' or 'long'",
     frozenset({"IDENT"}): "expected identifier",
+    frozenset({"MINUS", "NUMBER", "STRING"}): "expected literal string or number",
+    frozenset({"LPAR", "COLON"}): "expected '('",
 }
 
 
@@ -337,16 +343,39 @@ def _error_from(tok: Token | None, expected, items: list, chunk: list[Token]) ->
     expected = {e for e in expected if e}
     item = items[tok.start_pos] if tok is not None else None
     if isinstance(item, PPError):
+        if item.at_eof:
+            return _eof_diag(item.message, item.tok)
         return _diag(item.message, item.tok, related=item.related, marker="at")
     if isinstance(item, Tok) and item.kind == JUNK:
         return _diag(item.message or "unknown junk token", item)
-    if tok is None:
+    if tok is None or tok.type == "$END":
         last = items[chunk[-1].start_pos] if chunk else None
-        return _diag("unexpected end-of-file", last if isinstance(last, Tok) else None)
+        last = last if isinstance(last, Tok) else getattr(last, "tok", None)
+        msg = "unexpected end-of-file" if tok is None else _message_for(tok, expected, chunk)
+        return _eof_diag(msg, last)
     return _diag(_message_for(tok, expected, chunk), item if isinstance(item, Tok) else None)
 
 
+_NAMES = frozenset({"IDENT", "RPAR", "STRING_KW", "LONG_KW", "PRINT_FMT", "PRINT_DELIM",
+                    "PRINT_PLAIN"})
+
+
+def _open_parens(chunk: list[Token], tok: Token) -> int:
+    depth = 0
+    for t in chunk:
+        if t is tok:
+            break
+        if t.type == "LPAR":
+            depth += 1
+        elif t.type == "RPAR" and depth:
+            depth -= 1
+    return depth
+
+
 def _message_for(tok: Token, expected: set[str], chunk: list[Token]) -> str:
+    if "RPAR" in expected and "$END" in expected and _open_parens(chunk, tok):
+        # LALR merged lookaheads: inside '(...)' only ')' can follow
+        return "expected ')'"
     if "$END" in expected or tok is chunk[0]:
         return _TOP_LEVEL
     if tok.type == "AT_OTHER" and ("IDENT" in expected or "TSYM" in expected):
@@ -365,12 +394,18 @@ def _message_for(tok: Token, expected: set[str], chunk: list[Token]) -> str:
                 tok.type.endswith("_KW") or tok.type in _KEYWORDS:
             return "expected literal string or number"
         return "expected value"
+    if {"COMMA", "RPAR", "COLON"} <= expected:
+        return "expected ',' or ')'"         # a function's parameter list
+    if "IDENT" in expected and expected <= _NAMES:
+        return "expected identifier"
     if "RPAR" in expected:
         return "expected ')'"
     if "RSQB" in expected:
         return "expected ']'"
     if "IDENT" in expected:
         i = _index_in(chunk, tok)
+        if i > 0 and chunk[i - 1].type == "ARROW":
+            return "expected identifier or keyword"
         if i > 0 and chunk[i - 1].type == "IN":
             # stap's expect_ident_or_atword, for the array after 'in'
             return "expected identifier or statistical operation"
@@ -403,6 +438,15 @@ def _show(term: str) -> str:
     if term in _KEYWORDS:
         return f"'{term.lower()}'"
     return term.lower()
+
+
+def _eof_diag(message: str, last: Tok | None) -> Diagnostic:
+    """An error at the end of the file: stap prints ``saw: FILE EOF``."""
+    if last is None:
+        return _diag(message, None)
+    end = len(last.source.text)
+    return Diagnostic(Severity.ERROR, message, Span(last.source, end, end), "parse",
+                      kind="parse error", saw="EOF", marker="eof")
 
 
 def _diag(message: str, where, severity: Severity = Severity.ERROR, related=(),

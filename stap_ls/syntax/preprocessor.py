@@ -72,14 +72,18 @@ class PPError:
     related: list[tuple[str, Tok]] = field(default_factory=list)
     warning: bool = False
     kind: str = "pp-error"
+    #: stap met the end of the file here (it prints "saw: FILE EOF"); ``tok``
+    #: then only says which file
+    at_eof: bool = False
 
 
 class _Fail(Exception):
-    def __init__(self, message: str, tok: Tok | None, related=None):
+    def __init__(self, message: str, tok: Tok | None, related=None, at_eof: bool = False):
         super().__init__(message)
         self.message = message
         self.tok = tok
         self.related = related or []
+        self.at_eof = at_eof
 
 
 @dataclass
@@ -162,7 +166,7 @@ class Preprocessor:
     def _define(self, at: Tok) -> None:
         t = self._next_base()
         if t is None or t.kind != IDENT:
-            raise _Fail("expected identifier", t or at)
+            raise _Fail("expected identifier", t or at, at_eof=t is None)
         name = t.value
         if name in self.namespace:
             raise _Fail(f"attempt to redefine macro '@{name}' in the same file", t,
@@ -181,7 +185,7 @@ class Preprocessor:
             while True:
                 t = self._next_base()
                 if t is None or t.kind != IDENT:
-                    raise _Fail("expected identifier", t or at)
+                    raise _Fail("expected identifier", t or at, at_eof=t is None)
                 macro.params.append(t.value)
                 t = self._next_base()
                 if _is_op(t, ","):
@@ -189,9 +193,9 @@ class Preprocessor:
                 if _is_op(t, ")"):
                     t = self._next_base()
                     break
-                raise _Fail("expected ',' or ')'", t or at)
+                raise _Fail("expected ',' or ')'", t or at, at_eof=t is None)
         if not _is_op(t, "%("):
-            raise _Fail("expected '%('" if saw_params else "expected '%(' or '('", t or at)
+            raise _Fail("expected '%('" if saw_params else "expected '%(' or '('", t or at, at_eof=t is None)
         nesting = 0
         while True:
             t = self._next_pp1()
@@ -286,7 +290,7 @@ class Preprocessor:
                 result = self._condition(t)
                 state.append([t, "keep_then" if result else "skip_then"])
             except _Fail as f:
-                out.append(PPError(f.message, f.tok, f.related))
+                out.append(PPError(f.message, f.tok, f.related, at_eof=f.at_eof))
                 if len(out) > 1 and isinstance(out[-2], PPError) and out[-2].tok is f.tok \
                         and f.tok is not None and out[-2].message == f.message:
                     out.pop()   # never loop on one error
