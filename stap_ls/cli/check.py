@@ -103,9 +103,17 @@ def main(argv: list[str], out: TextIO | None = None, err: TextIO | None = None,
             write_json(diags, out, ok=True, passes=1)
         else:
             out.write("# parse tree dump\n")
-            for r in res.user:
+            for r in res.user:      # stap: the user files, then one blank line
                 out.write(print_file(r.file))
-                out.write("\n")
+            out.write("\n")
+            if opts.verbose:
+                # stap -v -p1 dumps the library too: macro files (no
+                # declarations), then the tapset files, in the order read
+                for path in res.library.macro_files:
+                    out.write(f"# file {path}\n\n")
+                for lf in res.library.files:
+                    out.write(print_file(lf.result.file))
+                    out.write("\n")
         return 0
     from stap_ls.cli.pass2 import run_pass2
     return run_pass2(res, opts, out, err, diags)

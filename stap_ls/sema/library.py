@@ -2,8 +2,9 @@
 
 stap reads its library from the tapset directory (``SYSTEMTAP_TAPSET`` or the
 installed ``tapset/``) and each ``-I DIR``, each expanded to the runtime's and
-architecture's (and kernel version's) subdirectories.  A library file hides
-any later one with the same name.  ``.stpm`` files hold macros that every
+architecture's (and kernel version's) subdirectories.  A file is read once
+(by inode) and one below a later root is hidden by one at the same relative
+path below an earlier root, as stap does.  ``.stpm`` files hold macros that every
 script and tapset may use; ``.stp`` files are parsed as privileged code.
 
 Parsing the whole library is pass 1's largest cost, so it is cached on disk
@@ -50,34 +51,61 @@ def read_source(path: str) -> SourceFile:
     return SourceFile(path, data.decode("utf-8", "surrogateescape"))
 
 
+def search_roots(include_dirs: list[str], env: PPEnv) -> list[tuple[str, list[str]]]:
+    """Each include root (the tapset root first, then ``-I`` dirs) with its
+    search directories, most specific first."""
+    return [(root, tapset_search_dirs(root, env.arch, env.runtime, env.kernel_release))
+            for root in [tapset_root(), *include_dirs]]
+
+
 def search_dirs(include_dirs: list[str], env: PPEnv) -> list[str]:
     out: list[str] = []
-    for root in [tapset_root(), *include_dirs]:
-        for d in tapset_search_dirs(root, env.arch, env.runtime, env.kernel_release):
+    for _root, dirs in search_roots(include_dirs, env):
+        for d in dirs:
             if d not in out:
                 out.append(d)
     return out
+
+
+def library_files(include_dirs: list[str], env: PPEnv, suffix: str) -> list[str]:
+    """The library files stap reads, in its order.  As stap's pass 1a: every
+    file of every search directory, sorted by name within a directory; a file
+    is skipped when the same inode was seen, or when its path below its
+    include root was seen under an earlier root (``-I dir/foo.stp`` is hidden
+    by the tapset's ``foo.stp``, but ``linux/foo.stp`` and ``foo.stp`` are
+    both read)."""
+    seen_inodes: set[tuple[int, int]] = set()
+    seen_tails: set[str] = set()
+    files: list[str] = []
+    for root, dirs in search_roots(include_dirs, env):
+        for d in dirs:
+            try:
+                names = sorted(os.listdir(d))
+            except OSError:
+                continue
+            for nm in names:
+                if not nm.endswith(suffix):
+                    continue
+                path = os.path.join(d, nm)
+                try:
+                    st = os.stat(path)
+                except OSError:
+                    continue
+                if not os.path.isfile(path) or (st.st_dev, st.st_ino) in seen_inodes:
+                    continue
+                tail = path[len(os.path.normpath(root)):]
+                if tail in seen_tails:
+                    continue
+                seen_inodes.add((st.st_dev, st.st_ino))
+                seen_tails.add(tail)
+                files.append(path)
+    return files
 
 
 def builtin_dirs(env: PPEnv) -> set[str]:
     """The directories of the built-in tapset (the first search path): their
     files use every language feature whatever ``--compatible`` says."""
     return set(tapset_search_dirs(tapset_root(), env.arch, env.runtime, env.kernel_release))
-
-
-def _list(dirs: list[str], suffix: str) -> list[str]:
-    seen: set[str] = set()
-    files = []
-    for d in dirs:
-        try:
-            names = sorted(os.listdir(d))
-        except OSError:
-            continue
-        for nm in names:
-            if nm.endswith(suffix) and nm not in seen:
-                seen.add(nm)
-                files.append(os.path.join(d, nm))
-    return files
 
 
 @dataclass
@@ -145,6 +173,8 @@ class TapsetLibrary:
     files: list[LibraryFile] = field(default_factory=list)
     #: how the files were obtained: "cache" (all from the cache), "parsed", "mixed"
     origin: str = ""
+    #: the .stpm files read, in stap's order
+    macro_files: list[str] = field(default_factory=list)
 
     @property
     def diagnostics(self) -> list[Diagnostic]:
@@ -178,11 +208,12 @@ class TapsetLibrary:
     def alias_names(self) -> list[str]:
         return list(self._table("aliases"))
 
-def load_macros(dirs: list[str], env: PPEnv) -> tuple[dict[str, Macro], list[Diagnostic]]:
+def load_macros(include_dirs: list[str], env: PPEnv
+                ) -> tuple[dict[str, Macro], list[Diagnostic]]:
     macros: dict[str, Macro] = {}
     diags: list[Diagnostic] = []
     atwords = atwords_for(env.compatible)
-    for path in _list(dirs, ".stpm"):
+    for path in library_files(include_dirs, env, ".stpm"):
         try:
             src = read_source(path)
         except OSError as e:
@@ -305,26 +336,27 @@ def load_library(include_dirs: list[str], env: PPEnv, *, use_cache: bool = True,
     that changed (or are new) are parsed again and the cache is rewritten.
     """
     dirs = search_dirs(include_dirs, env)
-    all_files = _list(dirs, ".stp") + _list(dirs, ".stpm")
-    memo_key = (tuple(dirs), repr(env), parse_files, use_cache)
+    stp_files = library_files(include_dirs, env, ".stp")
+    stpm_files = library_files(include_dirs, env, ".stpm")
+    all_files = stp_files + stpm_files
+    memo_key = (tuple(include_dirs), repr(env), parse_files, use_cache)
     stamps_now = {p: _stamp(p) for p in all_files}
     hit = _MEMO.get(memo_key)
     if hit is not None and hit[0] == stamps_now:
         return hit[1]
-    lib = _load(dirs, env, use_cache, jobs, parse_files)
+    lib = _load(include_dirs, dirs, stp_files, stpm_files, env, use_cache, jobs, parse_files)
     _MEMO[memo_key] = (stamps_now, lib)
     return lib
 
 
-def _load(dirs: list[str], env: PPEnv, use_cache: bool, jobs: int | None,
-          parse_files: bool) -> TapsetLibrary:
-    lib = TapsetLibrary(dirs, env)
-    lib.macros, lib.macro_diagnostics = load_macros(dirs, env)
+def _load(include_dirs: list[str], dirs: list[str], paths: list[str], stpm_files: list[str],
+          env: PPEnv, use_cache: bool, jobs: int | None, parse_files: bool) -> TapsetLibrary:
+    lib = TapsetLibrary(dirs, env, macro_files=stpm_files)
+    lib.macros, lib.macro_diagnostics = load_macros(include_dirs, env)
     if not parse_files:
         return lib
     builtin = builtin_dirs(env)
-    paths = _list(dirs, ".stp")
-    key = _env_key(env, _list(dirs, ".stpm"))
+    key = _env_key(env, stpm_files)
     cdir = os.path.join(cache_dir(), key)
     index_path = os.path.join(cdir, "index.pickle")
     blob = _Blob(os.path.join(cdir, "trees.bin"))
