@@ -33,6 +33,8 @@ from stap_ls.options import UsageError
 from stap_ls.text import Diagnostic, Severity, SourceFile
 
 CAP_PERFMON, CAP_BPF, CAP_SYS_ADMIN = 38, 39, 21
+#: diagnostics `stap-ls run` prints itself (the stap engine's own messages)
+_SHOWN_BY_CLIENTS = ("run-start", "run-engine")
 
 
 def bpf_privileges() -> tuple[bool, str]:
@@ -82,6 +84,8 @@ class BpfRun(Run):
         self.result.diagnostics.append(d)
         try:
             self.events.on_diagnostic(d)
+            if d.code in _SHOWN_BY_CLIENTS:
+                return
             for line in d.format().splitlines():
                 self.events.on_output("stderr", line)
         except Exception:
@@ -246,7 +250,8 @@ class BpfRun(Run):
         ok, why = bpf_privileges()
         if not ok:
             self._diag(Diagnostic(Severity.ERROR, why, None, code="run-start", kind="run"))
-            self.result.environment.append("privileges")
+            if os.geteuid() != 0:
+                self.result.environment.append("privileges")
             return self._failed(4, t)
         target = 0
         if opts.target_pid is not None:

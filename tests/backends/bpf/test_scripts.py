@@ -10,8 +10,10 @@ and @hist_log as stap prints them, stop and kill, and the language itself
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
+import sys
 import time
 
 from scriptrun import SCRIPTS, cli, cli_popen, run_script, start_script, finish
@@ -239,3 +241,17 @@ def test_p3_shows_c_and_p4_compiles(bpf_ready):
         assert path.endswith(".o") and open(path, "rb").read(4) == b"\x7fELF"
     finally:
         subprocess.run(["rm", "-rf", os.path.dirname(path)], check=False)
+
+
+def test_missing_privileges_are_explained(bpf_ready):
+    """Without CAP_BPF/CAP_PERFMON (root with every capability dropped) the run
+    stops before loading anything and says what is needed."""
+    setpriv = shutil.which("setpriv")
+    assert setpriv, "setpriv is missing: apt-get install util-linux"
+    r = subprocess.run([setpriv, "--inh-caps=-all", "--ambient-caps=-all", "--bounding-set=-all",
+                        sys.executable, "-m", "stap_ls", "run", "--engine=bpf", "-e",
+                        'probe timer.ms(1) { println("tick"); exit() }'],
+                       capture_output=True, text=True, timeout=120, cwd=SCRIPTS)
+    assert r.returncode == 1 and "tick" not in r.stdout
+    assert "CAP_BPF and CAP_PERFMON" in r.stderr and "missing here: CAP_BPF, CAP_PERFMON" in r.stderr
+    assert r.stderr.count("missing here") == 1, r.stderr
