@@ -37,7 +37,7 @@ from stap_ls.backends.bpf.translate_points import (BUILTIN_ARITY, BUILTINS, Tran
                                                    probe_point, split_point, target_var)
 from stap_ls.sema import program as P
 from stap_ls.syntax import ast as A
-from stap_ls.text import Diagnostic, Severity, Span
+from stap_ls.text import Diagnostic, Related, Severity, Span
 
 SUGGEST = "; run it with the stap engine instead"
 MAX_INLINE_DEPTH = 24
@@ -123,10 +123,13 @@ class Translator:
         self.globals()
         ordered = sorted(enumerate(self.prog.probes), key=lambda ip: (self._priority(ip[1]), ip[0]))
         for _i, dp in ordered:
+            n = len(self.diags)
             try:
                 self.probe(dp)
             except TranslateError as e:
+                self.ps = None
                 self.diags.append(refusal(e))
+                self._place_alias_refusals(dp, n)
         if any(d.severity == Severity.ERROR for d in self.diags):
             return None
         return self.out
@@ -191,16 +194,37 @@ class Translator:
             else:
                 self.ps.unknown.add(v.name)
         self.loops = 0
+        n_diags = len(self.diags)
         body: list[ir.Stmt] = []
         if dp.condition is not None:
             body.extend(self.stmt_list([A.IfStmt(dp.condition.span, A.UnaryExpr(
                 dp.condition.span, "!", dp.condition), A.NextStmt(dp.condition.span), None)]))
         body.extend(self.stmt_list(dp.body.statements if isinstance(dp.body, A.Block) else [dp.body]))
         probe.body = body
+        self._place_alias_refusals(dp, n_diags)
         for name in self.ps.unknown:
             probe.locals.setdefault(name, ir.Type.LONG)
         self.out.probes.append(probe)
         self.ps = None
+
+    def _place_alias_refusals(self, dp: P.DerivedProbe, first: int) -> None:
+        """Refusals inside tapset alias bodies become one diagnostic on the
+        user's probe point, with the tapset places as related information."""
+        inner = [d for d in self.diags[first:]
+                 if d.span is not None and not self._user(d.span.source.name)]
+        mine = [pp for pp in dp.decl.points if pp.span is not None and self._user(pp.span.source.name)]
+        if not inner or not mine:
+            return
+        user_point = next((pp for pp in mine if pp is dp.point), mine[0])
+        self.diags[first:] = [d for d in self.diags[first:] if d not in inner]
+        what = inner[0].message.removeprefix("the bpf engine does not support ").removesuffix(SUGGEST)
+        related = tuple(Related(d.span, d.message.removesuffix(SUGGEST)) for d in inner[:8])
+        self.diags.append(Diagnostic(
+            Severity.ERROR, f"the bpf engine does not support the probe point {user_point.text()} as "
+            f"its tapset aliases expand it ({dp.text}): they use {what}" + (
+                f" and {len(inner) - 1} more unsupported constructs" if len(inner) > 1 else "")
+            + SUGGEST, user_point.span, code="bpf-unsupported", kind="semantic error",
+            related=related))
 
     # ------------------------------------------------------------ statements
     def stmt_list(self, stmts: list[A.Stmt]) -> list[ir.Stmt]:

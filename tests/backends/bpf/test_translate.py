@@ -119,3 +119,20 @@ def test_bad_input_is_a_diagnostic(bpf_ready, garbage):
     assert sr.code == 1 and sr.diagnostics
     assert not any(d.code in ("bpf-internal", "sema-internal") for d in sr.diagnostics), \
         [d.format() for d in sr.diagnostics]
+
+
+@pytest.mark.parametrize("script,words", [
+    ("probe scheduler.process_exit { println(pid) }", ["$p->tgid", "sched_process_exit"]),
+    ("probe scheduler.cpu_on { println(idle) }", ['kernel.function("finish_task_switch")', "kprobes"]),
+    ("probe syscall.openat { println(filename) }", ["raw_syscalls:sys_enter", "embedded C"]),
+])
+def test_alias_refusal_lands_on_the_users_probe_point(script, words):
+    """A tapset alias body the engine cannot run: one diagnostic on the user's
+    point, the tapset places as related information."""
+    prog, diags = lower(script)
+    assert prog is None
+    (d,) = diags
+    assert at(script, d).startswith(script.split()[1])
+    for w in words:
+        assert w in d.message, d.message
+    assert d.related and all(not r.span.source.name.startswith("<") for r in d.related)
