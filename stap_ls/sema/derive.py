@@ -22,7 +22,9 @@ is pulled into the program, as stap does.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
+import threading
 from dataclasses import dataclass, field
 
 from stap_ls.sema.clone import clone
@@ -141,6 +143,8 @@ class Deriver:
         self.opts = opts
         self.pull_file = pull_file or (lambda path: None)
         self.warn = warn or (lambda d: None)
+        #: > 0 while deriving under an optional/sufficient point or a wildcard
+        self.quiet = 0
         #: (name text, file) -> the AliasDecls, loading the file when needed
         self.alias_decls = lambda name, path: []
         self.printed: list[Diagnostic] = []
@@ -259,7 +263,7 @@ class Deriver:
         target = None
         is_return = any(c.functor == "return" for c in m.comps)
         if m.comps and m.comps[0].functor in _TARGET_HEADS:
-            res = self._target(cpp)
+            res = self._target(cpp, quiet=pp.optional or pp.sufficient or self.quiet > 0)
             if res is not None:
                 if not res.points:
                     err = next((d for d in res.diagnostics if d.severity == Severity.ERROR), None)
@@ -284,7 +288,7 @@ class Deriver:
         return [DerivedProbe(decl, pp, text, list(chain), body, file, target=target,
                              family=family, is_return=is_return, location=pp)]
 
-    def _target(self, cpp: A.ProbePoint):
+    def _target(self, cpp: A.ProbePoint, quiet: bool = False):
         try:
             from stap_ls.sema.targetprobes import resolve_target_point
         except ImportError:
@@ -292,6 +296,9 @@ class Deriver:
         if self.model is None:
             return None
         try:
+            if quiet:
+                with _no_suggestions():
+                    return resolve_target_point(cpp, self.model, self.opts)
             return resolve_target_point(cpp, self.model, self.opts)
         except Exception as e:  # the target model must not take pass 2 down
             raise SemError(f"internal error resolving {probe_point_str(cpp)}: {e}", cpp.span)
@@ -318,6 +325,8 @@ class Deriver:
                 target_pp = A.ProbePoint(rhs.span, list(rhs.components) + list(m.suffix),
                                          rhs.optional, rhs.sufficient, rhs.condition)
             b = merged if first_body else clone(merged)
+            quiet = rhs.optional or rhs.sufficient
+            self.quiet += quiet
             try:
                 res = self._derive(target_pp, b, new_chain, decl, afile, depth + 1, rhs)
             except SemError as e:
@@ -331,6 +340,8 @@ class Deriver:
                 inner.append(sem_error("while resolving probe point", head.span, _ident(head)))
                 inner.append(e.diagnostic())
                 raise SemError("resolution failed in alias expansion builder", None, chain=inner)
+            finally:
+                self.quiet -= quiet
             if res:
                 first_body = False
             if rhs.condition is not None:
@@ -346,3 +357,22 @@ def derive_synthetic_end(body: A.Block, decl: A.ProbeDecl) -> DerivedProbe:
     """The ``end`` probe stap adds to print globals written and never read."""
     return DerivedProbe(decl, decl.points[0], "end", ["end"], body, "", family="end",
                         location=decl.points[0], synthetic=True)
+
+
+_QUIET_LOCK = threading.RLock()
+
+
+@contextlib.contextmanager
+def _no_suggestions():
+    """While resolving a point whose failure is silent (``?``, ``!``), skip the
+    target model's "similar functions" search (seconds per miss over all
+    kernel symbols): its answer would be thrown away.  Stopgap until the
+    target-probe interface takes a flag for it."""
+    from stap_ls.targets.model import TargetModel
+    with _QUIET_LOCK:
+        orig = TargetModel.similar_kernel_functions
+        TargetModel.similar_kernel_functions = lambda self, name: []
+        try:
+            yield
+        finally:
+            TargetModel.similar_kernel_functions = orig

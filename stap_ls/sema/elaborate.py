@@ -254,6 +254,8 @@ def elaborate(fe, model=None) -> ElabResult:
         return _elaborate(fe, model)
     except RecursionError:
         return ElabResult(Program(), [sem_error("script too deeply nested to elaborate")])
+    except Exception as e:  # a bug: report it as a diagnostic rather than crash the caller
+        return ElabResult(Program(), [sem_error(f"internal error in pass 2: {type(e).__name__}: {e}")])
 
 
 def _elaborate(fe, model) -> ElabResult:

@@ -287,13 +287,19 @@ class Optimizer:
             s.body = self._stmt(s.body) or A.Block(None, [])
             return s
         if isinstance(s, A.TryBlock):
-            s.body = self._block(s.body) or A.Block(None, [])
-            s.catch_body = self._block(s.catch_body) or A.Block(None, [])
+            s.body = _as_block(self._block(s.body))
+            s.catch_body = _as_block(self._block(s.catch_body))
             if not s.body.statements:
                 self.changed = True
                 return None
             return s
         return s
+
+
+def _as_block(s) -> A.Block:
+    if s is None:
+        return A.Block(None, [])
+    return s if isinstance(s, A.Block) else A.Block(s.span, [s])
 
 
 def _expr_fields(n) -> list[str]:
