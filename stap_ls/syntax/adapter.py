@@ -70,6 +70,20 @@ _COMPONENT_START = frozenset({"PROBE", "DOT", "COMMA", "EQUAL", "PLUSEQ", "LBRAC
 _DECL_START = frozenset({"PROBE", "GLOBAL", "PRIVATE", "FUNCTION"})
 
 
+_new_str = str.__new__
+
+
+def _term(type_: str, value: str, pos: int) -> Token:
+    """A lark ``Token`` without lark's keyword-argument constructor (a tenth
+    of pass 1's time on the tapset library went there)."""
+    inst = _new_str(Token, value)
+    inst.type = type_
+    inst.start_pos = pos
+    inst.value = value
+    inst.line = inst.column = inst.end_line = inst.end_column = inst.end_pos = None
+    return inst
+
+
 def terminal_of(t: Tok, atwords: frozenset[str]) -> str:
     k = t.kind
     if k == IDENT:
@@ -121,7 +135,7 @@ def to_terminals(stream: list[Tok | PPError], atwords: frozenset[str]
     prev_piece = False    # previous token was part of a probe-point name
     for t in stream:
         if isinstance(t, PPError):
-            out.append(Token("JUNK", t.message, start_pos=len(items)))
+            out.append(_term("JUNK", t.message, len(items)))
             items.append(t)
             prev, prev_piece = "JUNK", False
             continue
@@ -133,10 +147,10 @@ def to_terminals(stream: list[Tok | PPError], atwords: frozenset[str]
                                 t.end if t.source is last.source else last.end,
                                 last.ws_before, "", last.chain)
                     items[-1] = glued
-                    out[-1] = Token("PP_NAME", glued.value, start_pos=len(items) - 1)
+                    out[-1] = _term("PP_NAME", glued.value, len(items) - 1)
                     continue
                 if prev in _COMPONENT_START:
-                    out.append(Token("PP_NAME", t.value, start_pos=len(items)))
+                    out.append(_term("PP_NAME", t.value, len(items)))
                     items.append(t)
                     prev, prev_piece = "PP_NAME", True
                     continue
@@ -161,7 +175,7 @@ def to_terminals(stream: list[Tok | PPError], atwords: frozenset[str]
                 cond_pending = True
         if term == "PROBE":
             in_pp, brace_depth, cond_depth, cond_pending = True, 0, 0, False
-        out.append(Token(term, t.value, start_pos=len(items)))
+        out.append(_term(term, t.value, len(items)))
         items.append(t)
         prev, prev_piece = term, False
     return out, items

@@ -108,10 +108,13 @@ class AstBuilder(Transformer):
         self.autocast = True       # --compatible >= 2.6
         self.glue_strings = True   # --compatible >= 2.0
         self._param_toks = {}
+        #: the return statements built in the current declaration
+        self.returns: list[A.ReturnStmt] = []
 
     def set_version(self, version: str) -> None:
         """Gate the features stap's parser gates on ``has_version``."""
         self._param_toks: dict[int, Token] = {}
+        self.returns = []
         self.autocast = version_at_least(version, "2.6")
         self.glue_strings = version_at_least(version, "2.0")
 
@@ -382,7 +385,9 @@ class AstBuilder(Transformer):
         return c[0]
 
     def return_stmt(self, c):
-        return A.ReturnStmt(self.span(c[0], c[1]), c[1])
+        r = A.ReturnStmt(self.span(c[0], c[1]), c[1])
+        self.returns.append(r)
+        return r
 
     def delete_stmt(self, c):
         return A.DeleteStmt(self.span(c[0], c[1]), c[1])

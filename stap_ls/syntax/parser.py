@@ -91,9 +91,20 @@ class _FastLALR:
             self.states[state] = row
         self.rules: list[tuple[int, str, object]] = [None] * len(numbers)  # type: ignore
         for rule, n in numbers.items():
-            self.rules[n] = (len(rule.expansion), rule.origin.name, callbacks[rule])
+            size, callback = len(rule.expansion), callbacks[rule]
+            if size == 1 and rule.options.expand1 and self._passes_through(callback):
+                size = -1       # a '?rule' with one child: the child is the value
+            self.rules[n] = (size, rule.origin.name, callback)
         self.start = table.start_states["start"]
         self.end = table.end_states["start"]
+
+    @staticmethod
+    def _passes_through(callback) -> bool:
+        probe = object()
+        try:
+            return callback([probe]) is probe
+        except Exception:
+            return False
 
     def _expected(self, state: int) -> set[str]:
         return {s for s in self.states[state] if s.isupper()}
@@ -115,6 +126,10 @@ class _FastLALR:
                     value_stack.append(tok)
                     break
                 size, origin, callback = rules[arg]
+                if size < 0:
+                    state_stack.pop()
+                    state_stack.append(states[state_stack[-1]][origin][1])
+                    continue
                 if size:
                     args = value_stack[-size:]
                     del state_stack[-size:]
@@ -130,21 +145,30 @@ class _FastLALR:
             except KeyError:
                 raise UnexpectedToken(end, self._expected(state_stack[-1])) from None
             size, origin, callback = rules[arg]
-            if size:
-                args = value_stack[-size:]
-                del state_stack[-size:]
-                del value_stack[-size:]
+            if size < 0:
+                state_stack.pop()
+                state_stack.append(states[state_stack[-1]][origin][1])
             else:
-                args = []
-            value_stack.append(callback(args))
-            state_stack.append(states[state_stack[-1]][origin][1])
+                if size:
+                    args = value_stack[-size:]
+                    del state_stack[-size:]
+                    del value_stack[-size:]
+                else:
+                    args = []
+                value_stack.append(callback(args))
+                state_stack.append(states[state_stack[-1]][origin][1])
             if state_stack[-1] == self.end:
                 return value_stack[-1]
 
 
 @lru_cache(maxsize=1)
 def _fast() -> _FastLALR:
-    return _FastLALR(_parser()[0])
+    lark, builder = _parser()
+    with _lock:
+        fast = _FastLALR(lark)
+        builder.errors = []     # probing the callbacks may have recorded some
+        builder.returns = []
+    return fast
 
 
 @lru_cache(maxsize=1)
@@ -220,11 +244,12 @@ def parse_file(source: SourceFile, opts: ParseOptions | None = None) -> ParseRes
     f = A.StapFile(source.name)
     lark, builder = _parser()
     chunks = split_declarations(terms)
+    first_return: dict[int, A.ReturnStmt] = {}
     todo = list(reversed(chunks))
     while todo:
         start, end = todo.pop()
         decls, errs, resume = _parse_chunk(lark, builder, terms, items, start, end,
-                                           opts.privileged, version)
+                                           opts.privileged, version, first_return)
         if resume is not None and resume > start:
             more = [(s + resume, e + resume) for s, e in split_declarations(terms[resume:end])]
             todo.extend(reversed(more))
@@ -234,7 +259,7 @@ def parse_file(source: SourceFile, opts: ParseOptions | None = None) -> ParseRes
             else:
                 f.decls.append(d)
         diags.extend(errs)
-    _check_file(f, diags)
+    _check_file(f, diags, first_return)
     # stap's file is "empty" when no top-level declaration started with a
     # token: each one that began was a preprocessor error (thrown from peek)
     empty = all(isinstance(items[terms[s].start_pos], PPError) for s, _e in chunks)
@@ -242,8 +267,15 @@ def parse_file(source: SourceFile, opts: ParseOptions | None = None) -> ParseRes
 
 
 def _parse_chunk(lark: Lark, builder: AstBuilder, terms: list[Token], items: list,
-                 start: int, end: int, privileged: bool, version: str = ALL_FEATURES):
+                 start: int, end: int, privileged: bool, version: str = ALL_FEATURES,
+                 first_return: dict | None = None):
+    """Parse one declaration.  Returns (decls, diagnostics, resume index or
+    None); the first 'return' of a probe or alias goes into ``first_return``
+    (by the declaration's id) for :func:`_check_file`."""
+    if first_return is None:
+        first_return = {}
     chunk = terms[start:end]
+    fast = _fast()      # built before the builder is set up for this chunk
     if chunk[0].type == "EMBEDDED" and not privileged and len(chunk) > 1:
         # stap reports top-level embedded code in an unprivileged script and
         # goes on with the next token (no skip to the next declaration)
@@ -257,7 +289,7 @@ def _parse_chunk(lark: Lark, builder: AstBuilder, terms: list[Token], items: lis
         result = None
         error: Diagnostic | None = None
         try:
-            result = _fast().parse(chunk)
+            result = fast.parse(chunk)
         except UnexpectedToken as e:
             error = _error_from(e.token, e.expected, items, chunk)
         except UnexpectedEOF as e:
@@ -269,6 +301,7 @@ def _parse_chunk(lark: Lark, builder: AstBuilder, terms: list[Token], items: lis
             error = _diag("nesting too deep to parse", first if isinstance(first, Tok) else None,
                           code="too-deep")
         built_errors = list(builder.errors)
+        returns = list(builder.returns)
     if error is None and not built_errors:
         if end - start > MAX_DEPTH // 2 and any(A.depth_exceeds(d, MAX_DEPTH) for d in
                                                 (result if isinstance(result, list) else [result])):
@@ -276,6 +309,8 @@ def _parse_chunk(lark: Lark, builder: AstBuilder, terms: list[Token], items: lis
             return [], [_diag(f"nesting too deep (more than {MAX_DEPTH} levels of statements "
                               "and expressions)", first if isinstance(first, Tok) else None,
                               code="too-deep", marker="at")], None
+        if returns and isinstance(result, (A.ProbeDecl, A.AliasDecl)):
+            first_return[id(result)] = returns[0]
         return [result], [], None
     if built_errors:
         # a check made while reducing came before any token the LALR parser
@@ -468,7 +503,8 @@ def _diag(message: str, where, severity: Severity = Severity.ERROR, related=(),
                       marker=marker)
 
 
-def _check_file(f: A.StapFile, diags: list[Diagnostic]) -> None:
+def _check_file(f: A.StapFile, diags: list[Diagnostic],
+                first_return: dict[int, A.ReturnStmt]) -> None:
     """File-wide checks of stap's parser: duplicate globals, 'return' in probes."""
     seen: dict[str, A.GlobalDecl] = {}
     keep = []
@@ -485,9 +521,7 @@ def _check_file(f: A.StapFile, diags: list[Diagnostic]) -> None:
                 continue
             seen[d.name] = d
         elif isinstance(d, (A.ProbeDecl, A.AliasDecl)):
-            bad = _find_return(d.body)
-            if bad is None and isinstance(d, A.AliasDecl) and d.body2 is not None:
-                bad = _find_return(d.body2)
+            bad = first_return.get(id(d))
             if bad is not None:
                 diags.append(Diagnostic(Severity.ERROR, "found 'return' not in function context",
                                         bad.span, "parse", saw="keyword"))
