@@ -11,7 +11,8 @@ Layers, top to bottom:
   begin/end probes in user space over :mod:`store`;
 * :mod:`format` — stap's printf rules and histogram text.
 
-* :mod:`translate` (+ :mod:`translate_exprs`, :mod:`translate_points`) —
+* :mod:`translate` (+ :mod:`translate_exprs`, :mod:`translate_points`,
+  :mod:`translate_syscalls`) —
   the elaborated stap program (pass 2) -> IR; :mod:`translate_engine` runs
   passes 1-5 as the ``bpf`` run engine.
 

@@ -26,6 +26,13 @@ How stap's language maps onto the IR
   tapset functions are inlined like the user's; any other is refused on the
   call.
 * **Strings** keep stap's escapes in the AST; they are decoded here (C rules).
+* **Tapset alias bodies**: ``syscall.*`` on the raw syscall tracepoints get
+  their embedded-C helpers from :mod:`translate_syscalls`; statements of alias
+  bodies whose value nobody reads are skipped (as stap's optimiser would), a
+  literal argument bound to a parameter nobody assigns is substituted and
+  constant conditions fold, so ``return_str(1, $ret)`` keeps one branch.  What
+  is still refused inside an alias body is reported once, on the user's probe
+  point, with the tapset places as related information.
 """
 
 from __future__ import annotations
@@ -35,6 +42,9 @@ from dataclasses import dataclass, field
 from stap_ls.backends.bpf import ir
 from stap_ls.backends.bpf.translate_points import (BUILTIN_ARITY, BUILTINS, TranslateError,
                                                    probe_point, split_point, target_var)
+from stap_ls.backends.bpf.translate_syscalls import (add_arg_fields, dead_alias_statements,
+                                                     errno_call, errno_table, shim_call,
+                                                     syscall_probe, try_body)
 from stap_ls.sema import program as P
 from stap_ls.syntax import ast as A
 from stap_ls.text import Diagnostic, Related, Severity, Span
@@ -95,12 +105,15 @@ class _Fn:
     ret: str | None
     done: str | None
     loops: int = 0
+    #: parameters bound to a number literal and never assigned: substituted
+    consts: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass
 class _ProbeState:
     probe: ir.Probe
     target: object | None
+    decl: A.ProbeDecl | None = None
     names: dict[int, str] = field(default_factory=dict)
     unknown: set[str] = field(default_factory=set)
 
@@ -117,6 +130,8 @@ class Translator:
         self.fn_stack: list[_Fn] = []
         self.ps: _ProbeState | None = None
         self.loops = 0  # loops of the probe body itself (outside inlined functions)
+        self.need_errno = False
+        self.dead: set[int] = set()
 
     # ------------------------------------------------------------ driver
     def run(self) -> ir.Program | None:
@@ -132,6 +147,10 @@ class Translator:
                 self._place_alias_refusals(dp, n)
         if any(d.severity == Severity.ERROR for d in self.diags):
             return None
+        if self.need_errno:
+            g, p = errno_table()
+            self.out.globals.append(g)
+            self.out.probes.insert(0, p)
         return self.out
 
     @staticmethod
@@ -178,6 +197,9 @@ class Translator:
     def probe(self, dp: P.DerivedProbe) -> None:
         span = (dp.location or dp.point).span if (dp.location or dp.point) else dp.decl.span
         point = probe_point(dp.text, dp.target, span)
+        mine = [pp for pp in dp.decl.points if pp.span is not None and self._user(pp.span.source.name)]
+        if mine:
+            span = next((pp for pp in mine if pp is dp.point), mine[0]).span
         if isinstance(point, ir.Tracepoint):
             from stap_ls.backends.bpf.runtime import tracefs_root, tracepoint_fields
             point.fields = tracepoint_fields(point.group, point.name)
@@ -185,8 +207,9 @@ class Translator:
                 raise TranslateError(f'the probe point kernel.trace("{point.group}:{point.name}")', span,
                                      "tracefs has no format for it" if tracefs_root() else
                                      "tracefs is not mounted: mount -t tracefs nodev /sys/kernel/tracing")
+            add_arg_fields(point)
         probe = ir.Probe(point, [], {}, pp=dp.text, span=span)
-        self.ps = _ProbeState(probe, dp.target)
+        self.ps = _ProbeState(probe, dp.target, dp.decl)
         for v in dp.locals:
             self.ps.names[id(v)] = v.name
             if v.type in (P.LONG, P.STRING):
@@ -194,6 +217,7 @@ class Translator:
             else:
                 self.ps.unknown.add(v.name)
         self.loops = 0
+        self.dead = dead_alias_statements(dp.body, self.prog.referents, self._user)
         n_diags = len(self.diags)
         body: list[ir.Stmt] = []
         if dp.condition is not None:
@@ -230,6 +254,8 @@ class Translator:
     def stmt_list(self, stmts: list[A.Stmt]) -> list[ir.Stmt]:
         out: list[ir.Stmt] = []
         for i, s in enumerate(stmts):
+            if id(s) in self.dead:
+                continue
             saved, self.pre = self.pre, []
             try:
                 lowered = self.stmt(s)
@@ -268,6 +294,8 @@ class Translator:
                 return self.expr_stmt(e)
             case A.IfStmt(cond=c, then=t, else_=el):
                 cond = self.expr(c)
+                if isinstance(cond, ir.IntLit) and not self.pre:  # a constant (alias bodies)
+                    return self.block(t) if cond.value else self.block(el)
                 return [ir.If(cond, self.block(t), self.block(el), span=sp)]
             case A.ForLoop():
                 return self.loop(s)
@@ -286,6 +314,8 @@ class Translator:
             case A.EmbeddedCode():
                 raise TranslateError("embedded C (%{ %})", sp)
             case A.TryBlock():
+                if self.ps is not None and syscall_probe(self.ps.probe.point) and try_body(s):
+                    return self.block(s.body)
                 raise TranslateError("try/catch", sp)
         raise TranslateError(f"the statement {type(s).__name__}", sp)
 
@@ -514,6 +544,8 @@ class Translator:
             if id(v) not in self.gnames:
                 raise TranslateError(f"the global '{e.name}' of unknown type", e.span)
             return ir.GlobalVar(self.gnames[id(v)], span=e.span)
+        if self.fn_stack and id(v) in self.fn_stack[-1].consts:
+            return ir.IntLit(self.fn_stack[-1].consts[id(v)], span=e.span)
         names = self.fn_stack[-1].names if self.fn_stack else (self.ps.names if self.ps else {})
         name = names.get(id(v))
         if name is None:
@@ -547,6 +579,10 @@ class Translator:
         if fi is None:
             raise TranslateError(f"the function {e.name}()", sp, "it did not resolve")
         tapset = not self._user(fi.file)
+        if tapset:
+            shim = shim_call(self, e) or errno_call(self, e)
+            if shim is not None:
+                return shim
         if tapset and e.name in BUILTINS:
             arity = BUILTIN_ARITY.get(e.name, (0,))
             if len(e.args) not in arity:
@@ -575,8 +611,13 @@ class Translator:
         args = [self.expr(a) for a in e.args]
         assert isinstance(fi.decl.body, A.Block)
         names: dict[int, str] = {}
+        consts: dict[int, int] = {}
         setup: list[ir.Stmt] = []
+        written = _assigned_names(fi.decl.body)
         for p, a in zip(fi.params, args):
+            if isinstance(a, ir.IntLit) and p.name not in written:
+                consts[id(p)] = a.value
+                continue
             t = _TYPES.get(p.type) or self.type_of(a)
             n = self.fresh(f"{fi.name}_{p.name}", t)
             names[id(p)] = n
@@ -600,7 +641,7 @@ class Translator:
         if n_returns > 1 or (n_returns == 1 and not last_is_return):
             done = self.fresh(f"{fi.name}_done", ir.Type.LONG)
             setup.append(ir.Assign(ir.Local(done, span=sp), ir.IntLit(0, span=sp), span=sp))
-        self.fn_stack.append(_Fn(fi, names, ret, done))
+        self.fn_stack.append(_Fn(fi, names, ret, done, consts=consts))
         n_diags = len(self.diags)
         try:
             body = self.stmt_list(stmts)
@@ -633,6 +674,17 @@ class Translator:
             raise TranslateError(f"the pretty-printing variable ${name}", e.span)
         fields = pt.fields if isinstance(pt, ir.Tracepoint) else None
         return target_var(name, pt, self.ps.target, e.span, fields)
+
+
+def _assigned_names(body: A.Stmt) -> set[str]:
+    out = set()
+    for n in A.walk(body):
+        target = n.left if isinstance(n, A.AssignExpr) else \
+            n.operand if isinstance(n, (A.PreCrement, A.PostCrement)) else \
+            n.value if isinstance(n, A.DeleteStmt) else None
+        if isinstance(target, A.Symbol):
+            out.add(target.name)
+    return out
 
 
 def _returns(s: A.Stmt) -> bool:

@@ -30,7 +30,7 @@ import time
 
 from stap_ls.backends.runs import PassResult, Run, RunEvents, RunRequest
 from stap_ls.options import UsageError
-from stap_ls.text import Diagnostic, Severity, SourceFile
+from stap_ls.text import Diagnostic, Related, Severity, SourceFile
 
 CAP_PERFMON, CAP_BPF, CAP_SYS_ADMIN = 38, 39, 21
 #: diagnostics `stap-ls run` prints itself (the stap engine's own messages)
@@ -63,6 +63,36 @@ def _strlen(defines: list[str]) -> int:
             n = max(16, int(m.group(1)))
             return 1 << (n - 1).bit_length()
     return 128
+
+
+def place_codegen_refusals(program, diags: list[Diagnostic], user_files: set[str],
+                           copts) -> list[Diagnostic]:
+    """Code-generation refusals inside tapset code, re-placed on the user's probe
+    point of the probe they come from (the tapset place as related information)."""
+    from stap_ls.backends.bpf import ir
+    from stap_ls.backends.bpf.codegen import generate
+    from stap_ls.backends.bpf.translate import SUGGEST
+
+    def tapset(d: Diagnostic) -> bool:
+        return d.span is not None and d.span.source.name not in user_files
+
+    if not any(tapset(d) for d in diags):
+        return diags
+    out = [d for d in diags if not tapset(d)]
+    for p in program.probes:
+        if not p.in_kernel or p.span is None or tapset(Diagnostic(Severity.ERROR, "", p.span)):
+            continue
+        _gen, ds = generate(ir.Program(program.globals, [p]), copts)
+        inner = [d for d in ds if tapset(d)]
+        if inner:
+            what = inner[0].message.removeprefix("the bpf engine does not support ").removesuffix(SUGGEST)
+            user_text = p.span.source.text[p.span.start:p.span.end]
+            out.append(Diagnostic(
+                Severity.ERROR, f"the bpf engine does not support the probe point {user_text} as its "
+                f"tapset aliases expand it ({p.pp}): they use {what}" + SUGGEST, p.span,
+                code="bpf-unsupported", kind="semantic error",
+                related=tuple(Related(d.span, d.message.removesuffix(SUGGEST)) for d in inner[:8])))
+    return out or diags
 
 
 class BpfRun(Run):
@@ -220,8 +250,10 @@ class BpfRun(Run):
             return self._failed(3, t)
         self.ir_program = program
         strlen = _strlen(opts.defines)
-        gen, diags = generate(program, CodegenOptions(strlen=strlen, nr_cpus=max(1, os.cpu_count() or 1),
-                                                      hz=kernel_hz()))
+        copts = CodegenOptions(strlen=strlen, nr_cpus=max(1, os.cpu_count() or 1), hz=kernel_hz())
+        gen, diags = generate(program, copts)
+        if gen is None:
+            diags = place_codegen_refusals(program, diags, {r.file.name for r in fe.user}, copts)
         for d in diags:
             self._diag(d)
         if gen is None:

@@ -9,10 +9,12 @@ under an ``if`` so that they run only when stap would evaluate them.
 
 from __future__ import annotations
 
+import operator
 from typing import TYPE_CHECKING
 
 from stap_ls.backends.bpf import ir
 from stap_ls.backends.bpf.translate_points import TranslateError
+from stap_ls.backends.bpf.translate_syscalls import embedded_constant, user_writes
 from stap_ls.syntax import ast as A
 
 if TYPE_CHECKING:
@@ -20,6 +22,8 @@ if TYPE_CHECKING:
 
 _BINARY = ("+", "-", "*", "/", "%", "<<", ">>", "&", "|", "^")
 _COMPARE = ("<", "<=", ">", ">=", "==", "!=")
+_CMP = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+        "==": operator.eq, "!=": operator.ne}
 
 
 def lower_expr(tr: "Translator", e: A.Expr) -> ir.Expr:
@@ -35,7 +39,10 @@ def lower_expr(tr: "Translator", e: A.Expr) -> ir.Expr:
         case A.ComparisonExpr(op=op, left=a, right=b):
             if op not in _COMPARE:
                 raise TranslateError(f"the comparison '{op}'", sp)
-            return ir.Compare(op, tr.expr(a), tr.expr(b), span=sp)
+            left, right = tr.expr(a), tr.expr(b)
+            if isinstance(left, ir.IntLit) and isinstance(right, ir.IntLit):  # alias constants
+                return ir.IntLit(int(_CMP[op](left.value, right.value)), span=sp)
+            return ir.Compare(op, left, right, span=sp)
         case A.ConcatExpr(left=a, right=b):
             return ir.Concat(tr.expr(a), tr.expr(b), span=sp)
         case A.LogicalExpr(op=op, left=a, right=b):
@@ -102,7 +109,14 @@ def lower_expr(tr: "Translator", e: A.Expr) -> ir.Expr:
         case A.RegexQuery(op=op):
             raise TranslateError(f"the regular expression match '{op}'", sp)
         case A.EmbeddedExpr():
-            raise TranslateError("embedded C (%{ %})", sp)
+            value = embedded_constant(e)
+            if value is None:
+                raise TranslateError("embedded C (%{ %})", sp)
+            return value
+        case A.ProbewriteOp(name=name):
+            if tr.ps is not None and tr.ps.decl is not None and not user_writes(tr.ps.decl, name):
+                return ir.IntLit(0, span=sp)
+            raise TranslateError(f"writing the probe variable '{name}'", sp)
         case A.CastOp():
             raise TranslateError("@cast", sp, "typed memory access is not implemented")
         case A.AtVarOp():

@@ -255,3 +255,43 @@ def test_missing_privileges_are_explained(bpf_ready):
     assert r.returncode == 1 and "tick" not in r.stdout
     assert "CAP_BPF and CAP_PERFMON" in r.stderr and "missing here: CAP_BPF, CAP_PERFMON" in r.stderr
     assert r.stderr.count("missing here") == 1, r.stderr
+
+
+def test_syscall_aliases_on_raw_tracepoints(bpf_ready, tmp_path):
+    """syscall.openat / syscall.openat.return elaborate to raw_syscalls:sys_enter
+    and sys_exit here (no kprobes, no kernel DWARF); the tapset's argument and
+    return-string functions run on the tracepoint record."""
+    marker = tmp_path / "marker.txt"
+    marker.write_text("x")
+    missing = tmp_path / "missing.txt"
+    script = """
+global names
+probe syscall.openat {
+  if (pid() == target()) names[tid()] = sprintf("%s %s %s", name, dfd_str, filename)
+}
+probe syscall.openat.return {
+  if (pid() == target() && tid() in names) {
+    printf("%s -> %s\\n", names[tid()], retstr)
+    delete names[tid()]
+  }
+}
+"""
+
+    def action():
+        for _ in range(3):
+            with open(marker) as f:
+                f.read()
+        try:
+            open(missing)
+        except FileNotFoundError:
+            pass
+
+    sr = run_script(script, stap_args=["-x", str(os.getpid())], action=action)
+    assert sr.code == 0, (sr.diagnostics, sr.stderr)
+    mine = [ln for ln in sr.stdout if str(tmp_path) in ln]
+    assert mine[-1] == f'openat AT_FDCWD "{missing}" -> -2 (ENOENT)', mine
+    opened = mine[:-1]
+    assert len(opened) == 3, mine
+    for ln in opened:
+        head, _, fd = ln.rpartition(" -> ")
+        assert head == f'openat AT_FDCWD "{marker}"' and int(fd) >= 3, ln

@@ -33,7 +33,8 @@ def test_decode_string():
 
 
 def test_function_inlined_with_fresh_locals():
-    prog, diags = lower("function sq(x) { y = x * x; return y } probe begin { println(sq(3) + sq(4)) }")
+    prog, diags = lower("function sq(x) { y = x * x; return y } "
+                        "probe begin { n = 3; println(sq(n) + sq(n + 1)) }")
     assert not diags
     (probe,) = prog.probes
     assigns = [s for s in probe.body if isinstance(s, ir.Assign)]
@@ -42,6 +43,31 @@ def test_function_inlined_with_fresh_locals():
     assert len(params) == 2 and params[0] != params[1]
     assert all(t is ir.Type.LONG for n, t in probe.locals.items() if n.startswith("__t"))
     assert isinstance(probe.body[-1], ir.Print)
+
+
+def test_literal_arguments_are_substituted_and_folded():
+    """return_str(1, ret)-style calls: a literal bound to a parameter nobody
+    assigns is substituted, so `if (format == 2)` folds and only one branch stays."""
+    prog, diags = lower('function fmt(kind, v) { if (kind == 2) return sprintf("%x", v) '
+                        'return sprintf("%d", v) } probe begin { n = 5; println(fmt(1, n)) }')
+    assert not diags
+    body = prog.probes[0].body
+    assert not any(isinstance(s, ir.Assign) and s.target.name.endswith("_kind") for s in body)
+    sprintfs = [x for x in _walk_ir(body) if isinstance(x, ir.Sprintf)]
+    assert [x.fmt for x in sprintfs] == ["%d"]
+
+
+def _walk_ir(node):
+    if isinstance(node, list):
+        for x in node:
+            yield from _walk_ir(x)
+        return
+    if not isinstance(node, ir.Node):
+        return
+    yield node
+    for v in vars(node).values():
+        if isinstance(v, (list, ir.Node)):
+            yield from _walk_ir(v)
 
 
 def test_short_circuit_keeps_call_under_if():
@@ -124,7 +150,7 @@ def test_bad_input_is_a_diagnostic(bpf_ready, garbage):
 @pytest.mark.parametrize("script,words", [
     ("probe scheduler.process_exit { println(pid) }", ["$p->tgid", "sched_process_exit"]),
     ("probe scheduler.cpu_on { println(idle) }", ['kernel.function("finish_task_switch")', "kprobes"]),
-    ("probe syscall.openat { println(filename) }", ["raw_syscalls:sys_enter", "embedded C"]),
+    ("probe syscall.write { println(argstr) }", ["raw_syscalls:sys_enter", "user_buffer_quoted()"]),
 ])
 def test_alias_refusal_lands_on_the_users_probe_point(script, words):
     """A tapset alias body the engine cannot run: one diagnostic on the user's
@@ -136,3 +162,21 @@ def test_alias_refusal_lands_on_the_users_probe_point(script, words):
     for w in words:
         assert w in d.message, d.message
     assert d.related and all(not r.span.source.name.startswith("<") for r in d.related)
+
+
+def test_codegen_refusal_in_tapset_code_is_placed_on_the_users_point():
+    from stap_ls.backends.bpf.codegen import CodegenOptions, generate
+    from stap_ls.backends.bpf.translate_engine import place_codegen_refusals
+    from stap_ls.text import SourceFile, Span
+    user = SourceFile("<input>", 'probe my.alias { println(x) }')
+    lib = SourceFile("/usr/share/systemtap/tapset/fake.stp", 'x = sprintf("%#o", 8)')
+    uspan, lspan = Span(user, 6, 14), Span(lib, 4, 21)
+    prog = ir.Program(probes=[ir.Probe(ir.Tracepoint("sched", "sched_process_exec"), [
+        ir.Print([ir.Sprintf("%#o", [ir.IntLit(8)], span=lspan)], span=lspan)],
+        pp='kernel.trace("sched:sched_process_exec")', span=uspan)])
+    copts = CodegenOptions()
+    gen, diags = generate(prog, copts)
+    assert gen is None and diags[0].span == lspan
+    (d,) = place_codegen_refusals(prog, diags, {"<input>"}, copts)
+    assert d.span == uspan and "my.alias" in d.message and "%#o" in d.message
+    assert d.related[0].span == lspan
