@@ -183,6 +183,9 @@ class _Session:
             self.program.files_used.append(path)
             for g in f.globals:
                 existing = next((v for v in self.table.global_list if v.decl is g), None)
+                if existing is None and id(g) in self.table.var_of_decl:
+                    self.table.add_global(g, path)      # found by a lookup before its file was processed
+                    continue
                 other = next((v for v in self.table.global_list
                               if v.name == g.name and v.decl is not g
                               and (not v.private or v.file == path)

@@ -99,7 +99,9 @@ class Optimizer:
 
     def _body_pure(self, node, own: set[int], depth: int) -> bool:
         for n in A.walk(node):
-            if isinstance(n, (A.PrintFormat, A.EmbeddedExpr, A.EmbeddedCode, A.NextStmt)):
+            if isinstance(n, A.PrintFormat) and not n.name.startswith("sprint"):
+                return False                    # output is a side effect; sprintf is not
+            if isinstance(n, (A.EmbeddedExpr, A.EmbeddedCode, A.NextStmt)):
                 return False
             if isinstance(n, A.FunctionCall):
                 for fi in self.p.referents.get(id(n)) or []:

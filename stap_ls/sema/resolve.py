@@ -42,17 +42,27 @@ class SymbolTable:
         #: FunctionInfo per declaration node, created when first resolved
         self.finfo: dict[int, FunctionInfo] = {}
         self.global_list: list[VarInfo] = []
+        self.var_of_decl: dict[int, VarInfo] = {}
         #: functions called but not yet resolved
         self.pending: list[FunctionInfo] = []
 
-    def add_global(self, g: A.GlobalDecl, file: str) -> VarInfo:
+    def add_global(self, g: A.GlobalDecl, file: str, listed: bool = True) -> VarInfo:
+        """The VarInfo of ``g`` (one per declaration); ``listed`` puts it in the
+        program's globals (stap lists a library global when its file is processed)."""
+        v = self.var_of_decl.get(id(g))
+        if v is not None:
+            if listed and v not in self.global_list:
+                self.global_list.append(v)
+            return v
         v = VarInfo(g.name, "global", g.name_span or g.span, decl=g, file=file, private=g.private,
                     wrap=g.wrap, maxsize=g.maxsize, init=g.init)
         if g.init is not None:
             v.type = "long" if isinstance(g.init, A.NumberLit) else "string"
             v.type_span = g.init.span
             v.arity = 0
-        self.global_list.append(v)
+        self.var_of_decl[id(g)] = v
+        if listed:
+            self.global_list.append(v)
         return v
 
     def function_info(self, fd: A.FunctionDecl, file: str) -> FunctionInfo:
@@ -80,10 +90,7 @@ class SymbolTable:
             if g.private and path != file:
                 continue
             self.pull_file(path)
-            for v in self.global_list:
-                if v.decl is g:
-                    return v
-            return self.add_global(g, path)
+            return self.add_global(g, path, listed=False)
         return None
 
     def all_function_names(self) -> set[str]:
