@@ -308,7 +308,8 @@ class Deriver:
         self.pull_file(afile)
         name_text = probe_point_str(A.ProbePoint(None, m.comps), False)
         rhs_text = ", ".join(probe_point_str(p, True) for p in alias.points)
-        new_chain = [f"{name_text} = {rhs_text}"] + chain
+        op = " += " if alias.epilogue else " = "
+        new_chain = [f"{name_text}{op}{rhs_text}"] + chain
         abody = clone(alias.body)
         if alias.body2 is not None:
             stmts = [abody, body, clone(alias.body2)]
