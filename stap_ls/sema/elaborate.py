@@ -302,6 +302,7 @@ def _dedupe(diags: list[Diagnostic]) -> list[Diagnostic]:
 
 
 def _target_typer(model):
+    """(probe, target expression) -> (type or None, diagnostic or None), via targetprobes."""
     try:
         from stap_ls.sema.targetprobes import resolve_target_expr
     except ImportError:
@@ -310,15 +311,13 @@ def _target_typer(model):
         return None
 
     def typer(dp: DerivedProbe, e):
-        if dp.target is None:
-            return None
+        if dp.target is None and isinstance(e, A.TargetSymbol):
+            return None, None
         try:
-            t, _err = resolve_target_expr(dp.target, e, model)
-        except Exception:
-            return None
-        if t is None:
-            return None
-        return STRING if t == "string" or t.startswith("char") and t.endswith("[]") else "long"
+            t, diag = resolve_target_expr(dp.target, e, model)
+        except Exception as ex:  # the target model must not take pass 2 down
+            return None, sem_error(f"internal error typing a target expression: {ex}", e.span)
+        return t, diag
     return typer
 
 

@@ -85,6 +85,8 @@ class TypeInference:
         self.current_fn: FunctionInfo | None = None
         self.current_probe: DerivedProbe | None = None
         self.resolve_target = resolve_target
+        self.in_defined = 0
+        self._target_done: set[int] = set()
 
     # -- reporting ------------------------------------------------------------
     def _err(self, msg: str, span, saw: str, related=()) -> None:
@@ -338,7 +340,11 @@ class TypeInference:
         return UNKNOWN
 
     def e_DefinedOp(self, e, t):
-        self.expr(e.operand)
+        self.in_defined += 1
+        try:
+            self.expr(e.operand)
+        finally:
+            self.in_defined -= 1
         return self._fixed(e, t, LONG)
 
     def e_EntryOp(self, e, t):
@@ -358,20 +364,34 @@ class TypeInference:
         if e.name in ("$$vars", "$$parms", "$$locals", "$$return") or \
                 any(c.kind == "pretty" for c in e.components):
             own = STRING
-        if self.resolve_target is not None and self.current_probe is not None:
-            got = self.resolve_target(self.current_probe, e)
-            if got is not None:
-                own = got
+        got = self._target(e)
+        if got is not None:
+            own = got
         return self._fixed(e, t, own) if t != UNKNOWN else own
+
+    def _target(self, e) -> str | None:
+        """The target model's type for a target expression; its complaint, once."""
+        if self.resolve_target is None or self.current_probe is None:
+            return None
+        t, diag = self.resolve_target(self.current_probe, e)
+        if diag is not None and id(e) not in self._target_done and not self.in_defined:
+            self._target_done.add(id(e))
+            if diag.severity == Severity.ERROR:
+                self._err(diag.message, diag.span, diag.saw, diag.related)
+            else:
+                self.errors.append(diag)
+        return t if t in (LONG, STRING) else None
 
     def e_CastOp(self, e, t):
         if e.operand is not None:
             self.expr(e.operand, LONG)
         own = STRING if any(c.kind == "pretty" for c in e.components) else LONG
+        own = self._target(e) or own
         return self._fixed(e, t, own)
 
     def e_AtVarOp(self, e, t):
         own = STRING if any(c.kind == "pretty" for c in e.components) else LONG
+        own = self._target(e) or own
         return self._fixed(e, t, own)
 
     def e_AutocastOp(self, e, t):
