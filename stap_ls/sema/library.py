@@ -23,6 +23,7 @@ directories follow ``--compatible``.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
 import pickle
@@ -274,6 +275,20 @@ def _stamp(path: str) -> tuple[int, int] | None:
     return st.st_size, st.st_mtime_ns
 
 
+_WORKER: dict = {}
+
+
+def _init_worker(env: PPEnv, macros: dict[str, Macro]) -> None:
+    """A parsing process gets the environment and the macros once."""
+    _WORKER["env"], _WORKER["macros"] = env, macros
+    gc.disable()    # a short-lived process making many acyclic objects
+
+
+def _parse_in_worker(args) -> tuple[str, FileSummary | None, bytes, str]:
+    path, check_compatible = args
+    return _parse_one((path, _WORKER["env"], _WORKER["macros"], check_compatible))
+
+
 def _parse_one(args) -> tuple[str, FileSummary | None, bytes, str]:
     """Parse one tapset file; returns its summary and its pickled result (the
     tree travels as bytes: the parent keeps it and unpickles it on demand)."""
@@ -372,12 +387,20 @@ def _load(include_dirs: list[str], dirs: list[str], paths: list[str], stpm_files
         if jobs > 1 and len(work) > 20:
             from concurrent.futures import ProcessPoolExecutor
             try:
-                with ProcessPoolExecutor(max_workers=jobs) as ex:
-                    results = list(ex.map(_parse_one, work, chunksize=8))
+                with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker,
+                                         initargs=(env, lib.macros)) as ex:
+                    results = list(ex.map(_parse_in_worker, [(w[0], w[3]) for w in work],
+                                          chunksize=16))
             except (OSError, RuntimeError):
                 results = None
         if results is None:
-            results = [_parse_one(w) for w in work]
+            enabled = gc.isenabled()
+            gc.disable()    # the trees are acyclic; collecting during the parse only costs
+            try:
+                results = [_parse_one(w) for w in work]
+            finally:
+                if enabled:
+                    gc.enable()
         for path, summary, data, err in results:
             fresh[path] = (summary, data, err)
     lib.origin = "cache" if not todo else ("parsed" if len(todo) == len(paths) else "mixed")
