@@ -39,6 +39,8 @@ class _Entry:
     start: int
     decls: list
     diags: list[Diagnostic]
+    #: pass 1's "first 'return' of a probe" notes: (declaration index, ReturnStmt)
+    returns: list = field(default_factory=list)
 
 
 @dataclass
@@ -85,6 +87,14 @@ def parse_incremental(source: SourceFile, opts: P.ParseOptions, cache: DeclCache
 _warned: list[bool] = []
 
 
+def _wants_first_return() -> bool:
+    import inspect
+    try:
+        return len(inspect.signature(P._check_file).parameters) >= 3
+    except (TypeError, ValueError):
+        return False
+
+
 def _split(res) -> tuple[list, list, int | None]:
     if len(res) == 3:
         return res[0], res[1], res[2]
@@ -112,7 +122,8 @@ def _parse(source: SourceFile, opts: P.ParseOptions, cache: DeclCache) -> P.Pars
                              marker="at"))
     f = A.StapFile(source.name)
     lark, builder = P._parser()
-    extra = (version,) if version is not None else ()
+    extra: tuple = (version,) if version is not None else ()
+    first_return: dict | None = {} if _wants_first_return() else None
     new_entries: dict[tuple, _Entry] = {}
     prefixes: dict[int, int] = {}
 
@@ -132,22 +143,33 @@ def _parse(source: SourceFile, opts: P.ParseOptions, cache: DeclCache) -> P.Pars
             if first == hit.start and first + len(key[0]) <= prefix(hit.source):
                 # unchanged text up to here: same lines and columns, share the tree
                 decls, errs = hit.decls, hit.diags
+                if first_return is not None:
+                    for i, ret in hit.returns:
+                        first_return[id(decls[i])] = ret
             else:
                 mover = _Mover(hit.source, source, first - hit.start)
                 decls = [mover.node(d) for d in hit.decls]
                 errs = [mover.diag(d) for d in hit.diags]
+                if first_return is not None:
+                    for i, ret in hit.returns:
+                        first_return[id(decls[i])] = mover.map.get(id(ret), ret)
             new_entries[key] = hit
             cache.reused += 1
         else:
+            fr: dict = {}
+            more_args = extra + ((fr,) if first_return is not None else ())
             decls, errs, resume = _split(P._parse_chunk(lark, builder, terms, items, start, end,
-                                                        opts.privileged, *extra))
+                                                        opts.privileged, *more_args))
+            if first_return is not None:
+                first_return.update(fr)
             cache.parsed += 1
             if resume is not None and resume > start:
                 more = [(s + resume, e + resume)
                         for s, e in split_declarations(terms[resume:end])]
                 todo.extend(reversed(more))
             elif first >= 0:
-                new_entries[key] = _Entry(source, first, decls, errs)
+                rets = [(i, fr[id(d)]) for i, d in enumerate(decls) if id(d) in fr]
+                new_entries[key] = _Entry(source, first, decls, errs, rets)
         for d in decls:
             if isinstance(d, list):
                 f.decls.extend(d)
@@ -155,7 +177,10 @@ def _parse(source: SourceFile, opts: P.ParseOptions, cache: DeclCache) -> P.Pars
                 f.decls.append(d)
         diags.extend(errs)
     cache.entries = new_entries
-    P._check_file(f, diags)
+    if first_return is not None:
+        P._check_file(f, diags, first_return)
+    else:
+        P._check_file(f, diags)
     if version is not None:
         empty = all(isinstance(items[terms[s].start_pos], PPError) for s, _e in chunks)
     else:
@@ -178,10 +203,12 @@ def common_prefix(a: str, b: str) -> int:
 class _Mover:
     """Copies a tree, moving spans of ``old`` by ``delta`` into ``new``."""
 
-    __slots__ = ("old", "new", "delta")
+    __slots__ = ("old", "new", "delta", "map")
 
     def __init__(self, old: SourceFile, new: SourceFile, delta: int) -> None:
         self.old, self.new, self.delta = old, new, delta
+        #: id(old node) -> its copy
+        self.map: dict[int, object] = {}
 
     def span(self, s: Span | None) -> Span | None:
         if s is None or s.source is not self.old:
@@ -207,6 +234,7 @@ class _Mover:
             elif dataclasses.is_dataclass(v):
                 v = self.node(v)
             object.__setattr__(c, f, v)
+        self.map[id(n)] = c
         return c
 
     def diag(self, d: Diagnostic) -> Diagnostic:

@@ -58,6 +58,8 @@ class SymbolTable:
     globals: dict[str, GlobalEntry] = field(default_factory=dict)
     aliases: dict[str, list[AliasEntry]] = field(default_factory=dict)
     macros: dict[str, Macro] = field(default_factory=dict)
+    _children: dict | None = field(default=None, repr=False, compare=False)
+    _indexed: int = field(default=-1, repr=False, compare=False)
 
     def add_file(self, f: A.StapFile, path: str) -> None:
         for d in f.decls:
@@ -72,14 +74,17 @@ class SymbolTable:
                     self.aliases.setdefault(name, []).append(e)
 
     def alias_children(self, prefix: tuple[str, ...]) -> dict[str, list[AliasEntry]]:
-        """Next component names after ``prefix`` among the aliases."""
-        out: dict[str, list[AliasEntry]] = {}
-        n = len(prefix)
-        for lst in self.aliases.values():
-            for e in lst:
-                if len(e.functors) > n and e.functors[:n] == prefix:
-                    out.setdefault(e.functors[n], []).append(e)
-        return out
+        """Next component names after ``prefix`` among the aliases (indexed once)."""
+        index = self._children
+        if index is None or self._indexed != len(self.aliases):
+            index = {}
+            for lst in self.aliases.values():
+                for e in lst:
+                    for n in range(len(e.functors)):
+                        index.setdefault(e.functors[:n], {}).setdefault(
+                            e.functors[n], []).append(e)
+            self._children, self._indexed = index, len(self.aliases)
+        return index.get(tuple(prefix), {})
 
 
 def library_table(files, macros: dict[str, Macro]) -> SymbolTable:

@@ -170,6 +170,8 @@ def target_info(a: Analysis, points: list[A.ProbePoint], decl_start: int | None 
 def _table(a: Analysis) -> SymbolTable:
     """The library's aliases with the script's own."""
     t = a.memo.get("aliases")
+    if t is None and not a.table.aliases:
+        t = a.memo["aliases"] = a.env.table
     if t is None:
         t = SymbolTable(aliases={k: list(v) for k, v in a.env.table.aliases.items()})
         for k, v in a.table.aliases.items():

@@ -57,3 +57,20 @@ def test_unchanged_declarations_are_reused():
     # the moved declaration's spans point into the new text
     end_probe = res.file.decls[-1]
     assert edited[end_probe.span.start:end_probe.span.end] == "probe end { print(a) }"
+
+
+def test_incremental_path_is_used_not_the_fallback(caplog):
+    """If pass 1's internals change, parse_incremental falls back to parse_file
+    (correct but slow); this test says when that happens."""
+    import logging
+    from stap_ls.ide import incremental
+    incremental._warned.clear()
+    text = "probe begin { return }\nprobe end { x = 1 }\nfunction f() { return 1 }\n"
+    cache = DeclCache()
+    with caplog.at_level(logging.ERROR, logger="stap_ls.ide"):
+        edited = text.replace("x = 1", "x = 2")
+        for t in (text, edited, "\n" + edited):
+            res = parse_incremental(SourceFile("r.stp", t), ParseOptions(), cache)
+            assert _key(res) == _key(parse_file(SourceFile("r.stp", t), ParseOptions()))
+    assert not incremental._warned, caplog.text
+    assert cache.reused == 3

@@ -23,6 +23,7 @@ class RawClient:
         self.messages: "queue.Queue[dict]" = queue.Queue()
         self.notes: list[dict] = []
         self.responses: dict = {}
+        self._cond = threading.Condition()
         self._id = 0
         threading.Thread(target=self._read, daemon=True).start()
         threading.Thread(target=self.proc.stderr.read, daemon=True).start()
@@ -47,9 +48,13 @@ class RawClient:
                 if msg["method"] == "workspace/configuration":
                     pass
             if "id" in msg and "method" not in msg:
-                self.responses[msg["id"]] = msg
+                with self._cond:
+                    self.responses[msg["id"]] = msg
+                    self._cond.notify_all()
             elif "method" in msg:
-                self.notes.append(msg)
+                with self._cond:
+                    self.notes.append(msg)
+                    self._cond.notify_all()
             self.messages.put(msg)
 
     def raw(self, data: bytes) -> None:
@@ -69,11 +74,9 @@ class RawClient:
         self.send({"jsonrpc": "2.0", "method": method, "params": params})
 
     def wait_response(self, rid: int, timeout: float = 30.0) -> dict:
-        t0 = time.monotonic()
-        while time.monotonic() - t0 < timeout:
-            if rid in self.responses:
+        with self._cond:
+            if self._cond.wait_for(lambda: rid in self.responses, timeout):
                 return self.responses[rid]
-            time.sleep(0.01)
         raise AssertionError(f"no response to request {rid} in {timeout} s "
                              f"(server alive: {self.proc.poll() is None})")
 
@@ -81,12 +84,15 @@ class RawClient:
         return self.wait_response(self.request(method, params), timeout)
 
     def wait_note(self, pred, timeout: float = 30.0) -> dict:
-        t0 = time.monotonic()
-        while time.monotonic() - t0 < timeout:
-            for n in list(self.notes):
-                if pred(n):
-                    return n
-            time.sleep(0.02)
+        found: list[dict] = []
+
+        def check() -> bool:
+            found[:] = [n for n in self.notes if pred(n)][:1]
+            return bool(found)
+
+        with self._cond:
+            if self._cond.wait_for(check, timeout):
+                return found[0]
         raise AssertionError(f"no matching notification in {timeout} s; got "
                              f"{[n.get('method') for n in self.notes][-20:]}")
 
