@@ -37,6 +37,7 @@ How stap's language maps onto the IR
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from stap_ls.backends.bpf import ir
@@ -591,6 +592,13 @@ class Translator:
         if tapset and e.name == "exit" and not e.args:
             self.pre.append(ir.Exit(span=sp))
             return ir.IntLit(0, span=sp)
+        if tapset and e.name == "stp_pid" and not e.args:
+            return ir.IntLit(os.getpid(), span=sp)  # the process that runs the probes
+        if tapset and e.name == "user_mode" and not e.args and self.ps is not None:
+            pt = self.ps.probe.point
+            if isinstance(pt, (ir.Uprobe, ir.Usdt, ir.Tracepoint, ir.Begin, ir.End)):
+                return ir.IntLit(int(isinstance(pt, (ir.Uprobe, ir.Usdt))), span=sp)
+            raise TranslateError("user_mode() in a timer probe", sp)
         if tapset and e.name == "probefunc" and self.ps is not None:
             pt = self.ps.probe.point
             if isinstance(pt, ir.Uprobe):

@@ -9,6 +9,7 @@ as the stap engine and reports through the same callbacks, on its own thread:
    the program as ``stap -p2`` does;
 3. translate to the IR (:mod:`translate`) and generate BPF C; ``-p3`` prints it;
 4. compile with clang; ``-p4`` prints the object's path (kept);
+   ``-T SECONDS`` stops pass 5 after that long, as SIGINT would;
 5. check privileges (root, or CAP_BPF and CAP_PERFMON), then
    :func:`runtime.run_program` compiles, loads and attaches again (pass 4's
    progress covers that) and runs the script until ``exit()``, the end of the
@@ -54,6 +55,18 @@ def bpf_privileges() -> tuple[bool, str]:
                    "and perf events, which needs root or the capabilities CAP_BPF and CAP_PERFMON "
                    f"(missing here: {', '.join(missing)}); run it as root, with 'sudo', or give "
                    "the Python interpreter those capabilities (setcap cap_bpf,cap_perfmon+ep)")
+
+
+def _time_limit(raw: list[str]) -> float:
+    """stap's ``-T SECONDS`` (kept unparsed in ``StapOptions.raw``); 0 = none."""
+    for i, a in enumerate(raw):
+        val = raw[i + 1] if a == "-T" and i + 1 < len(raw) else a[2:] if a.startswith("-T") else ""
+        try:
+            if val and float(val) > 0:
+                return float(val)
+        except ValueError:
+            continue
+    return 0.0
 
 
 def _strlen(defines: list[str]) -> int:
@@ -307,9 +320,14 @@ class BpfRun(Run):
             return self._failed(4, t)
         self._end(4, t)
         self._start(5)
-        code = h.wait()
+        limit = _time_limit(opts.raw)
+        deadline = time.monotonic() + limit if limit else None
+        code = None
         while code is None:
-            code = h.wait(0.2)
+            code = h.wait(0.1)
+            if code is None and deadline is not None and time.monotonic() >= deadline:
+                h.stop()  # -T SECONDS: stop as SIGINT would (end probes run)
+                deadline = None
         self.result.pass_seconds[5] = round(time.monotonic() - (h.stats.t_attached or t), 3)
         if code == 0:
             self.result.passes_done = 5

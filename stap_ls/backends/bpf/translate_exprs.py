@@ -121,8 +121,13 @@ def lower_expr(tr: "Translator", e: A.Expr) -> ir.Expr:
             raise TranslateError("@cast", sp, "typed memory access is not implemented")
         case A.AtVarOp():
             raise TranslateError("@var", sp)
-        case A.DefinedOp():
-            raise TranslateError("@defined", sp)
+        case A.DefinedOp(operand=x):
+            # defined when this engine can read it here: decided now, as stap does in pass 2
+            try:
+                tr.sub(x)
+            except TranslateError:
+                return ir.IntLit(0, span=sp)
+            return ir.IntLit(1, span=sp)
         case A.HistOp():
             raise TranslateError(f"@{e.kind} outside print()", sp)
     raise TranslateError(f"the expression {type(e).__name__}", sp)
