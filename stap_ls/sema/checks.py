@@ -118,6 +118,41 @@ def check_program(prog: Program, opts, user_files: set[str]) -> list[Diagnostic]
     return out
 
 
+_UNPRIV_FAMILIES = ("begin", "end", "error", "never", "timer")
+_UNPRIV_PRAGMAS = ("/* unprivileged */", "/* myproc-unprivileged */")
+
+
+def check_privilege(prog: Program, opts) -> list[Diagnostic]:
+    """--privilege=stapusr/stapsys (or --unprivileged): what an unprivileged script may use."""
+    priv = getattr(opts, "privilege", "stapdev") or "stapdev"
+    if priv == "stapdev":
+        return []
+    out: list[Diagnostic] = []
+    for dp in prog.probes:
+        fam = dp.family or ""
+        if dp.synthetic or fam in _UNPRIV_FAMILIES and "profile" not in dp.text \
+                or fam.startswith("process"):
+            continue
+        comps = dp.point.components
+        c = comps[1] if len(comps) > 1 else comps[0]
+        out.append(Diagnostic(Severity.ERROR, f"probe point is not allowed for --privilege={priv}",
+                              c.span, "privilege", kind="semantic error",
+                              saw=f"identifier '{c.functor}'", marker="at"))
+    bodies = [dp.body for dp in prog.probes] + [f.body for f in prog.all_functions()]
+    for body in bodies:
+        for n in A.walk(body):
+            if isinstance(n, A.EmbeddedExpr) and not any(p in n.code for p in _UNPRIV_PRAGMAS):
+                out.append(Diagnostic(Severity.ERROR, "embedded expression may not be used when "
+                                      f"--privilege={priv} is specified", n.span, "privilege",
+                                      kind="semantic error", saw="embedded-code", marker="at"))
+    for f in prog.all_functions():
+        if isinstance(f.body, A.EmbeddedCode) and not any(p in f.body.code for p in _UNPRIV_PRAGMAS):
+            out.append(Diagnostic(Severity.ERROR, f"function may not be used when --privilege={priv} "
+                                  "is specified", f.decl.name_span or f.decl.span, "privilege",
+                                  kind="semantic error", saw=f"identifier '{f.name}'", marker="at"))
+    return out
+
+
 def _target_write(n, dp: DerivedProbe, opts) -> list[Diagnostic]:
     tgt = n.left if isinstance(n, A.AssignExpr) else n.value if isinstance(n, A.DeleteStmt) \
         else n.operand

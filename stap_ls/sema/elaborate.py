@@ -268,7 +268,8 @@ def _elaborate(fe, model) -> ElabResult:
     diags = s.diags
     if _has_errors(diags):
         return ElabResult(prog, _dedupe(diags))
-    from stap_ls.sema.checks import check_program, elide_empty_probes
+    from stap_ls.sema.checks import check_privilege, check_program, elide_empty_probes
+    diags.extend(check_privilege(prog, fe.options))
     from stap_ls.sema.optimize import Optimizer
     if not fe.options.unoptimized:
         diags.extend(elide_empty_probes(prog))

@@ -2,7 +2,7 @@
 
 Each ``[case NAME]`` block is a script; a ``# E: MESSAGE`` comment says stap
 reports MESSAGE (a semantic error) on that line.  A case without ``# E:``
-must elaborate without errors.  The script runs through ``stap-ls check -p2
+must elaborate without errors.  A ``# flags: ...`` line adds stap options.  The script runs through ``stap-ls check -p2
 -u`` in-process; the errors it prints must be exactly the expected ones, on
 the expected lines.
 """
@@ -51,7 +51,9 @@ def expected(script: str) -> list[tuple[int, str]]:
 
 @pytest.mark.parametrize("name,script", load_cases(), ids=[c[0] for c in load_cases()])
 def test_case(name: str, script: str) -> None:
-    opts, _ = parse_stap_args(["-r", release(), "-p2", "-u", "-e", script])
+    flags = [w for line in script.splitlines() if line.startswith("# flags:")
+             for w in line.split(":", 1)[1].split()]
+    opts, _ = parse_stap_args(["-r", release(), "-p2", "-u", *flags, "-e", script])
     fe = run_frontend(opts, [SourceFile("<input>", script)])
     assert not fe.user_errors, [d.message for d in fe.user_errors]
     res = elaborate(fe)
