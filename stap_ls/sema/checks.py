@@ -175,10 +175,18 @@ def _target_write(n, dp: DerivedProbe, opts) -> list[Diagnostic]:
 
 
 def _inside_defined(body, target) -> bool:
+    """``target`` is the operand of an ``@defined`` or in the branch it guards."""
     for n in A.walk(body):
         if isinstance(n, A.DefinedOp):
             if any(x is target for x in A.walk(n.operand)):
                 return True
+        guarded = None
+        if isinstance(n, A.TernaryExpr) and isinstance(n.cond, A.DefinedOp):
+            guarded = n.true_value
+        elif isinstance(n, A.IfStmt) and isinstance(n.cond, A.DefinedOp):
+            guarded = n.then
+        if guarded is not None and any(x is target for x in A.walk(guarded)):
+            return True
     return False
 
 

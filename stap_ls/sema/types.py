@@ -90,6 +90,8 @@ class TypeInference:
 
     # -- reporting ------------------------------------------------------------
     def _err(self, msg: str, span, saw: str, related=()) -> None:
+        if self.in_defined:
+            return                      # code stap drops (@defined false) is not checked
         key = (msg, span.start if span is not None else -1)
         if key in self._seen:
             return
@@ -232,8 +234,30 @@ class TypeInference:
         self.expr(e.operand, LONG)
         return self._fixed(e, t, LONG)
 
+    def _defined_false(self, cond) -> bool:
+        """``@defined(target expr)`` that the target model says is not there
+        (stap folds it to 0 and drops the guarded code before checking it)."""
+        if not isinstance(cond, A.DefinedOp) or not isinstance(cond.operand, A.TargetExpr):
+            return False
+        dp = self.current_probe
+        if dp is None:
+            return False
+        if isinstance(cond.operand, A.TargetSymbol) and dp.target is None:
+            return dp.family in ("begin", "end", "error", "never", "timer")
+        if self.resolve_target is None:
+            return False
+        t, diag = self.resolve_target(dp, cond.operand)
+        return t is None and diag is not None and diag.severity == Severity.ERROR
+
     def e_TernaryExpr(self, e, t):
         self.expr(e.cond, LONG)
+        if self._defined_false(e.cond):
+            self.in_defined += 1
+            try:
+                self.expr(e.true_value, t)
+            finally:
+                self.in_defined -= 1
+            return self.expr(e.false_value, t)
         a = self.expr(e.true_value, t)
         b = self.expr(e.false_value, a if a != UNKNOWN else t)
         if a == UNKNOWN and b != UNKNOWN:
@@ -418,7 +442,12 @@ class TypeInference:
             self.expr(s.expr, UNKNOWN)
         elif isinstance(s, A.IfStmt):
             self.expr(s.cond, LONG)
-            self.stmt(s.then)
+            dead = self._defined_false(s.cond)
+            self.in_defined += dead
+            try:
+                self.stmt(s.then)
+            finally:
+                self.in_defined -= dead
             if s.else_ is not None:
                 self.stmt(s.else_)
         elif isinstance(s, A.ForLoop):
