@@ -11,6 +11,8 @@ with types).  Names in printed expressions are mangled as stap mangles them
 
 from __future__ import annotations
 
+import re
+
 from stap_ls.sema.program import DerivedProbe, FunctionInfo, Program, VarInfo
 from stap_ls.syntax import ast as A
 from stap_ls.syntax.printer import Printer
@@ -36,6 +38,15 @@ class MangledPrinter(Printer):
         return f"{name}({', '.join(self.expr(a) for a in e.args)})"
 
 
+def detox_path(path: str) -> str:
+    """stap's file-name mangling for private symbols: every non-alphanumeric is '_'."""
+    return re.sub(r"[^A-Za-z0-9]", "_", path) + "_"
+
+
+def mangled(name: str, file: str, private: bool) -> str:
+    return f"__private_{detox_path(file)}{name}" if private else f"__global_{name}"
+
+
 def var_sig(v: VarInfo) -> str:
     s = v.name
     if v.wrap:
@@ -49,7 +60,8 @@ def var_sig(v: VarInfo) -> str:
 
 
 def function_sig(fi: FunctionInfo) -> str:
-    return f"{fi.name}:{fi.return_type} (" + ", ".join(f"{p.name}:{p.type}" for p in fi.params) + ")"
+    name = mangled(fi.name, fi.file, True) if fi.private else fi.name
+    return f"{name}:{fi.return_type} (" + ", ".join(f"{p.name}:{p.type}" for p in fi.params) + ")"
 
 
 def probe_header(dp: DerivedProbe, printer: Printer) -> str:
@@ -86,14 +98,11 @@ def print_program(prog: Program, overloads: dict[int, int] | None = None,
     if gl:
         out.append("# globals\n")
         out.extend(var_sig(v) + "\n" for v in gl)
-    fns = sorted(reached_functions(prog), key=lambda f: f.name)
+    fns = sorted(reached_functions(prog), key=lambda f: mangled(f.name, f.file, f.private))
     if fns:
         out.append("# functions\n")
         for f in fns:
-            out.append(function_sig(f) + "\n")
-            if f.locals:
-                out.append("  # locals\n")
-                out.extend("  " + var_sig(v) + "\n" for v in f.locals)
+            out.append(function_sig(f) + "\n")        # stap lists no function locals
             if verbose and not isinstance(f.body, A.EmbeddedCode):
                 out.append("{ " + pr.stmt(f.body) + " }\n")
     if prog.probes:
