@@ -18,7 +18,8 @@ as the stap engine and reports through the same callbacks, on its own thread:
 Diagnostics go to ``on_diagnostic`` and, formatted, to the ``stderr`` stream
 (nothing else prints them for this engine); the script's output streams to
 ``stdout``.  The exit status is 0 for a run that ended normally or was stopped,
-1 for an error.
+1 for an error, 2 when the run could not start (bad options, unreadable
+script), as :class:`~stap_ls.backends.runs.FailedRun`.
 """
 
 from __future__ import annotations
@@ -193,14 +194,16 @@ class BpfRun(Run):
             opts = req.options()
             opts.script_args = list(req.script_args)
             source = self._source(opts)
-        except UsageError as e:
+        except UsageError as e:  # could not start: exit status 2, as runs.FailedRun
             self._diag(Diagnostic(Severity.ERROR, f"bad stap options: {e}", None,
                                   code="run-start", kind="run"))
-            return self._failed(1, t)
+            self._failed(1, t)
+            return 2
         except OSError as e:
             self._diag(Diagnostic(Severity.ERROR, f"cannot read {req.script_path}: {e.strerror}",
                                   None, code="run-start", kind="run"))
-            return self._failed(1, t)
+            self._failed(1, t)
+            return 2
         last = opts.last_pass
         fe = run_frontend(opts, [source])
         shown = lambda d: d.severity == Severity.ERROR or not opts.suppress_warnings  # noqa: E731
@@ -349,7 +352,14 @@ class BpfRun(Run):
 
 
 def start_bpf_run(request: RunRequest, events: RunEvents) -> Run:
-    """The bpf engine's entry point (registered as ``"bpf"`` in :mod:`runs`)."""
+    """The bpf engine's entry point (registered as ``"bpf"`` in :mod:`runs`).
+
+    A request that did not ask for an engine but names its own stap program
+    (``RunRequest.stap_program``) means the stap engine: it goes there, so
+    choosing bpf by default never overrides an explicit stap."""
+    if request.engine is None and request.stap_program != "stap":
+        from stap_ls.backends.stap_driver import start_stap_run
+        return start_stap_run(request, events)
     return BpfRun(request, events)
 
 
