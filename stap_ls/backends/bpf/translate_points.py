@@ -173,8 +173,11 @@ def target_var(name: str, point: ir.Node, target: object | None, span: Span | No
     """``$name`` in the probe ``point`` as an IR expression (raises TranslateError)."""
     if isinstance(point, ir.Tracepoint):
         if fields is not None and not any(f.name == name for f in fields):
+            have = ", ".join("$" + f.name for f in fields
+                             if not f.name.startswith(("common_", "__arg")))
             raise TranslateError(f"the target variable '${name}'", span,
-                                 f"kernel.trace(\"{point.group}:{point.name}\") has no such field")
+                                 f"it reads the fields of the kernel.trace(\"{point.group}:"
+                                 f"{point.name}\") record: {have or 'none'}")
         return ir.Field(name, span=span)
     tvars = list(getattr(target, "target_vars", None) or [])
     if isinstance(point, ir.Usdt):
