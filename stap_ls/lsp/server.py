@@ -46,7 +46,9 @@ from stap_ls.lsp.convert import Converter, path_to_uri
 
 log = logging.getLogger("stap_ls.lsp")
 
-DEBOUNCE = 0.05
+DEBOUNCE = 0.02
+#: pass 2 (whole program, seconds on large scripts) waits for a pause in typing
+PASS2_DELAY = 0.3
 TRIGGERS = [".", "/", "@", "$", "*", "(", '"', ">"]
 COMMANDS = ["stap-ls.run", "stap-ls.stop", "stap-ls.listProbes", "stap-ls.translatedC",
             "stap-ls.doctor"]
@@ -223,6 +225,7 @@ class StapServer(LanguageServer):
         self.publish(a)
         if a.elab is None and a.env.complete and not a.parse.errors:
             try:
+                await asyncio.sleep(PASS2_DELAY if delay else 0)   # a new edit cancels this
                 loop = asyncio.get_running_loop()
                 b = await loop.run_in_executor(self.pass2_pool, self._pass2, a)
             except asyncio.CancelledError:
