@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import signal
 import stat
 import subprocess
 import sys
@@ -58,8 +59,22 @@ def run_test(path: Path, shim: str, timeout: int = 600) -> subprocess.CompletedP
         cmd = [os.path.join(shim, "stap"), *words, str(path)]
     else:
         cmd = [words[0], str(path)]
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=path.parent,
-                          timeout=timeout, errors="surrogateescape", stdin=subprocess.DEVNULL)
+    # a session of its own, so a timeout kills the shell test and every stap it started
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env, cwd=path.parent, errors="surrogateescape",
+                            stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        raise AssertionError(f"{path.name}: no answer within {timeout} s") from None
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
 def corpus_files(dirname: str) -> list[Path]:
