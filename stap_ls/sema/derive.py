@@ -311,8 +311,11 @@ class Deriver:
         op = " += " if alias.epilogue else " = "
         new_chain = [f"{name_text}{op}{rhs_text}"] + chain
         abody = clone(alias.body)
+        _fold_probewrite(abody, _written_names(body))
         if alias.body2 is not None:
-            stmts = [abody, body, clone(alias.body2)]
+            abody2 = clone(alias.body2)
+            _fold_probewrite(abody2, _written_names(body))
+            stmts = [abody, body, abody2]
         elif alias.epilogue:
             stmts = [body, abody]
         else:
@@ -377,3 +380,31 @@ def _no_suggestions():
             yield
         finally:
             TargetModel.similar_kernel_functions = orig
+
+
+def _written_names(node) -> set[str]:
+    out: set[str] = set()
+    for n in A.walk(node):
+        tgt = None
+        if isinstance(n, A.AssignExpr):
+            tgt = n.left
+        elif isinstance(n, (A.PreCrement, A.PostCrement)):
+            tgt = n.operand
+        if isinstance(tgt, A.ArrayIndex):
+            tgt = tgt.base
+        if isinstance(tgt, A.Symbol):
+            out.add(tgt.name)
+    return out
+
+
+def _fold_probewrite(node, written: set[str]) -> None:
+    """``if (@probewrite(x)) S``: stap keeps S only when the handler writes x, and drops
+    it before resolving symbols (tapset code behind it may not even resolve)."""
+    for n in list(A.walk(node)):
+        for attr in ("statements",):
+            stmts = getattr(n, attr, None)
+            if isinstance(n, A.Block) and stmts is not None:
+                for i, st in enumerate(stmts):
+                    if isinstance(st, A.IfStmt) and isinstance(st.cond, A.ProbewriteOp) \
+                            and st.cond.name not in written:
+                        stmts[i] = st.else_ if st.else_ is not None else A.NullStmt(st.span)

@@ -400,7 +400,14 @@ class TypeInference:
         t, diag = self.resolve_target(self.current_probe, e)
         if diag is not None and id(e) not in self._target_done and not self.in_defined:
             self._target_done.add(id(e))
-            if diag.severity == Severity.ERROR:
+            source = getattr(self.current_probe.target, "source", "")
+            if diag.severity == Severity.ERROR and source not in ("dwarf", ""):
+                # without debug information the model's answer is approximate (BTF,
+                # kallsyms): say so, but do not fail what stap could not check here
+                self.errors.append(Diagnostic(Severity.WARNING, diag.message, diag.span,
+                                              diag.code, "WARNING", diag.saw, diag.marker,
+                                              diag.related))
+            elif diag.severity == Severity.ERROR:
                 self._err(diag.message, diag.span, diag.saw, diag.related)
             else:
                 self.errors.append(diag)
