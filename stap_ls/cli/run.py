@@ -79,7 +79,7 @@ def main(argv: list[str]) -> int:
     if result.stopped:
         _err("stap-ls: run stopped\n")
     if result.exit_code not in (0, None):
-        _err(f"stap-ls: stap exited with status {result.exit_code}\n")
+        _err(f"stap-ls: the run exited with status {result.exit_code}\n")
     if result.environment:
         from stap_ls.backends.doctor import diagnose
         report = diagnose(opts.kernel_release, request.stap_program)
