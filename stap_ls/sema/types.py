@@ -20,8 +20,8 @@ from stap_ls.syntax.lexer import quote_string
 from stap_ls.text import Diagnostic, Related, Severity, Span
 
 _FMT = re.compile(r"%(?:%|[-+ #0]*(?:\*|\d+)?(?:\.(?:\*|\d+))?(?:l|ll|h|hh|L|j|z|t)?([a-zA-Z]))")
-_LONG_CONV = set("diouxXcpb")
-_STRING_CONV = set("smM")
+_LONG_CONV = set("diouxXcpbmM")   # %m/%M dump memory at an address
+_STRING_CONV = set("s")
 
 
 def format_types(fmt: str) -> list[str]:
