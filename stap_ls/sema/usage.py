@@ -42,6 +42,7 @@ def _walk(node, refs, read: set[int], written: set[int]) -> None:
             v = _target(n.value, refs)
             if isinstance(v, VarInfo):
                 written.add(id(v))
+                read.add(id(v))         # stap keeps what a delete names
                 if isinstance(n.value, A.ArrayIndex):
                     stack.extend(i for i in n.value.indexes if i is not None)
                 continue
