@@ -50,9 +50,6 @@ def to_int64(v: int) -> int:
     return v - (1 << 64) if v >= (1 << 63) else v
 
 
-_FMT_RE = re.compile(r"%(?:%|$|[-+ #0]?(?:\*|\d+)?(?:\.(?:\*|\d+)?)?l?(.)?)", re.S)
-
-
 def check_format(fmt: str) -> str | None:
     """stap's print_format::string_to_components checks; an error message or None."""
     i = 0
