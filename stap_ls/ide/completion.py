@@ -21,6 +21,7 @@ Results are filtered by the typed prefix and capped (:data:`LIMIT`).
 from __future__ import annotations
 
 import bisect
+import fnmatch
 import os
 import re
 from dataclasses import dataclass, field
@@ -66,9 +67,11 @@ AT_OPERATORS = {
     "entry": "@entry(expr) — the value of expr at function entry (in .return probes)",
     "perf": "@perf(\"name\") — a perf counter value",
     "probewrite": "@probewrite(var) — whether a probe writes this global",
-    "const": "@const(\"C_CONSTANT\") — a constant from kernel headers (guru mode)",
-    "kregister": "@kregister(N) — a kernel register", "uregister": "@uregister(N)",
-    "kderef": "@kderef(size, addr)", "uderef": "@uderef(size, addr)",
+    "const": "@const(\"C_CONSTANT\") — a constant from kernel headers (guru mode, -g)",
+    "kregister": "@kregister(N) — a kernel register (guru mode, -g)",
+    "uregister": "@uregister(N) — a user-space register (guru mode, -g)",
+    "kderef": "@kderef(size, addr) — read kernel memory (guru mode, -g)",
+    "uderef": "@uderef(size, addr) — read user memory (guru mode, -g)",
     "count": "@count(stats)", "sum": "@sum(stats)", "min": "@min(stats)",
     "max": "@max(stats)", "avg": "@avg(stats)", "variance": "@variance(stats[, N])",
     "hist_linear": "@hist_linear(stats, low, high, width)", "hist_log": "@hist_log(stats)",
@@ -142,6 +145,9 @@ def complete(a: Analysis, offset: int) -> Completions:
     if r is not None and r.kind == "probe" and (r.body_start < 0 or offset <= r.body_start):
         return _probe_point(a, text[r.start + len("probe"):offset], offset)
     if state == "string":
+        m = _VAR_ARG_RE.search(prefix_line)
+        if m and r is not None and r.kind == "probe" and r.body_start >= 0:
+            return _var_arg(a, r, offset - len(m.group(1)), m.group(1))
         return Completions(start=offset)
     if r is not None and r.kind == "embedded" and offset < r.start + len(_tok_text(a, r)):
         return Completions(start=offset)
@@ -228,35 +234,54 @@ def _subtree(comps: list[tuple[str, str | None]]) -> dict | None:
 
 
 def _components(a: Analysis, comps, word: str) -> list[CompletionItem]:
+    functors = tuple(f for f, _ in comps)
+    items = [it for it in _point_candidates(a, functors) if it.label.startswith(word)]
+    if a.table.aliases:        # the script's own aliases: few, not memoised
+        seen = {it.label for it in items}
+        for name, entries in sorted(a.table.alias_children(functors).items()):
+            if name.startswith(word) and name not in seen:
+                full = ".".join(functors + (name,))
+                leaf = any(len(x.functors) == len(functors) + 1 for x in entries)
+                items.append(CompletionItem(
+                    name, "event", f"probe alias {full}" if leaf else f"probes {full}.*",
+                    sort="1" + name))
+    return items[:LIMIT]
+
+
+def _point_candidates(a: Analysis, functors: tuple[str, ...]) -> list[CompletionItem]:
+    """Built-in families and tapset aliases after ``functors``, once per environment."""
+    key = ("point-items", functors)
+    got = a.env.memo.get(key)
+    if got is None:
+        got = a.env.memo[key] = _library_components(a, functors)
+    return got
+
+
+def _library_components(a: Analysis, functors: tuple[str, ...]) -> list[CompletionItem]:
     items: list[CompletionItem] = []
     seen: set[str] = set()
-    sub = _subtree(comps)
-    for f, (arg, _kids) in (sub or {}).items():
-        if f.startswith(word) and f not in seen:
-            seen.add(f)
-            ins, snip = f, False
-            if arg in ("str", "opt-str"):
-                ins, snip = f + '("$1")', True
-            elif arg in ("num",):
-                ins, snip = f + "(${1:N})", True
-            items.append(CompletionItem(f, "module" if not comps else "event",
-                                        "probe point family" if not comps else "probe point",
-                                        insert_text=ins, snippet=snip))
-    functors = tuple(f for f, _ in comps)
-    from stap_ls.ide.probes import _table
-    for name, entries in sorted(_table(a).alias_children(functors).items()):
-        if name.startswith(word) and name not in seen:
-            seen.add(name)
-            e = entries[0]
-            full = ".".join(functors + (name,))
-            leaf = any(len(x.functors) == len(functors) + 1 for x in entries)
-            doc = a.env.docs.get("probe", full) if (a.env.docs and leaf) else None
-            items.append(CompletionItem(
-                name, "event", f"probe alias {full}" if leaf else f"tapset probes {full}.*",
-                doc.man_summary if doc else "", sort="1" + name,
-                data={"what": "probe", "name": full} if leaf else None))
-            del e
-    return items[:LIMIT]
+    for f, (arg, _kids) in (_subtree([(f, None) for f in functors]) or {}).items():
+        seen.add(f)
+        ins, snip = f, False
+        if arg in ("str", "opt-str"):
+            ins, snip = f + '("$1")', True
+        elif arg in ("num",):
+            ins, snip = f + "(${1:N})", True
+        items.append(CompletionItem(f, "module" if not functors else "event",
+                                    "probe point family" if not functors else "probe point",
+                                    insert_text=ins, snippet=snip))
+    for name, entries in sorted(a.env.table.alias_children(functors).items()):
+        if name in seen:
+            continue
+        seen.add(name)
+        full = ".".join(functors + (name,))
+        leaf = any(len(x.functors) == len(functors) + 1 for x in entries)
+        doc = a.env.docs.get("probe", full) if (a.env.docs and leaf) else None
+        items.append(CompletionItem(
+            name, "event", f"probe alias {full}" if leaf else f"tapset probes {full}.*",
+            doc.man_summary if doc else "", sort="1" + name,
+            data={"what": "probe", "name": full} if leaf else None))
+    return items
 
 
 def _string_arg(a: Analysis, comps, functor: str, typed: str, offset: int) -> Completions:
@@ -265,10 +290,16 @@ def _string_arg(a: Analysis, comps, functor: str, typed: str, offset: int) -> Co
     model = a.env.model
     items: list[CompletionItem] = []
     incomplete = False
-    if path[0] == "process" and len(path) == 1 or path[-1] == "library":
+    if path[0] == "process" and len(path) == 1:
         items = _paths(a, typed)
+    elif path[0] == "process" and path[-1] == "library":
+        items = _library_items(a, _unquote(comps[0][1]), typed)
     elif model is None:
         return Completions(start=start)
+    elif path in (["module"], ["kprobe", "module"]):
+        items = _module_items(a, typed)
+    elif path[-2:-1] == ["module"] and path[-1] in ("function", "statement"):
+        items = _module_function_items(a, _unquote(comps[-1][1]), typed)
     elif path[:2] in (["kernel", "function"], ["kernel", "statement"]) or \
             path[:2] in (["kprobe", "function"], ["kprobe", "statement"]):
         names = _sorted_kernel_functions(a)
@@ -285,10 +316,13 @@ def _string_arg(a: Analysis, comps, functor: str, typed: str, offset: int) -> Co
         for tp in _tracepoints(a):
             if tp.startswith(typed) or tp.split(":", 1)[-1].startswith(typed):
                 items.append(CompletionItem(tp, "event", "tracepoint"))
-    elif path[0] == "process" and path[-1] in ("function", "statement", "mark"):
-        binpath = _unquote(comps[0][1]) if comps and comps[0][1] else None
+    elif path[0] == "process" and path[-1] in ("function", "statement", "mark", "plt",
+                                               "provider"):
+        binpath = _process_binary(a, comps)
         if binpath:
-            items = _binary_items(a, binpath, path[-1], typed)
+            provider = dict(comps).get("provider")
+            items = _binary_items(a, binpath, path[-1], typed,
+                                  _unquote(provider) if provider else None)
     return Completions(items[:LIMIT], start, incomplete or len(items) > LIMIT)
 
 
@@ -358,17 +392,104 @@ def _paths(a: Analysis, typed: str) -> list[CompletionItem]:
     return items
 
 
-def _binary_items(a: Analysis, path: str, what: str, typed: str) -> list[CompletionItem]:
+def _process_binary(a: Analysis, comps) -> str | None:
+    """The binary a ``process("P")[.library("L")]...`` point names, resolved."""
+    binpath = _unquote(comps[0][1]) if comps and comps[0][1] else None
+    lib = dict(comps).get("library")
+    if not binpath or not lib:
+        return binpath
+    pat = _unquote(lib) or ""
+    for p in _libraries(a, binpath):
+        if fnmatch.fnmatchcase(os.path.basename(p), pat) or fnmatch.fnmatchcase(p, pat) \
+                or os.path.realpath(pat) == p:
+            return p
+    return pat if "/" in pat and os.path.isfile(pat) else None
+
+
+def _libraries(a: Analysis, binpath: str) -> list[str]:
+    key = ("libraries", os.path.realpath(binpath))
+    libs = a.env.memo.get(key)
+    if libs is None:
+        try:
+            libs = a.env.model.binary(binpath).libraries()
+        except Exception:
+            libs = []
+        a.env.memo[key] = libs
+    return libs
+
+
+def _library_items(a: Analysis, binpath: str | None, typed: str) -> list[CompletionItem]:
+    """``.library("``: the shared libraries the process loads, then file paths."""
+    items: list[CompletionItem] = []
+    if binpath and a.env.model is not None and "/" not in typed:
+        for p in _libraries(a, binpath):
+            base = os.path.basename(p)
+            if base.startswith(typed):
+                items.append(CompletionItem(base, "file", f"library of "
+                                            f"{os.path.basename(binpath)}: {p}", sort="0" + base))
+    if "/" in typed or not items:
+        items += _paths(a, typed)
+    return items
+
+
+def _module_items(a: Analysis, typed: str) -> list[CompletionItem]:
+    key = ("module-names",)
+    mods = a.env.memo.get(key)
+    if mods is None:
+        try:
+            mods = a.env.model.modules()
+        except Exception:
+            mods = []
+        a.env.memo[key] = mods
+    return [CompletionItem(m.name, "module", f"kernel module ({m.source})"
+                           + (f" {m.path}" if m.path else ""))
+            for m in mods if m.name.startswith(typed)]
+
+
+def _module_function_items(a: Analysis, module: str | None,
+                           typed: str) -> list[CompletionItem]:
+    if not module:
+        return []
+    key = ("module-functions", module)
+    fns = a.env.memo.get(key)
+    if fns is None:
+        try:
+            fns = a.env.model.module_function_list(module)
+        except Exception:
+            fns = []
+        a.env.memo[key] = fns
+    out, seen = [], set()
+    for f in fns:
+        if f.name.startswith(typed) and f.name not in seen:
+            seen.add(f.name)
+            out.append(CompletionItem(f.name, "function",
+                                      f"{module} function {f.spec()} ({f.source})"))
+    return out
+
+
+def _binary_items(a: Analysis, path: str, what: str, typed: str,
+                  provider: str | None = None) -> list[CompletionItem]:
     try:
         ub = a.env.model.binary(path)
-        if what == "mark":
-            return [CompletionItem(m.name, "event", f"SDT mark {m.provider}:{m.name} "
-                                   f"({m.nargs} args)") for m in ub.marks()
-                    if m.name.startswith(typed)]
-        out = []
+        base = os.path.basename(path)
+        out: list[CompletionItem] = []
+        seen: set[str] = set()
+        if what in ("mark", "provider"):
+            for m in ub.marks(provider=provider or "*"):
+                label = m.provider if what == "provider" else m.name
+                if label.startswith(typed) and label not in seen:
+                    seen.add(label)
+                    out.append(CompletionItem(
+                        label, "event", f"SDT provider of {base}" if what == "provider"
+                        else f"SDT mark {m.provider}:{m.name} ({m.nargs} args)"))
+            return out
+        if what == "plt":
+            return [CompletionItem(n, "function", f"{base} PLT entry")
+                    for n in sorted(set(ub.plt())) if n.startswith(typed)]
         for f in ub.functions():
-            if f.name.startswith(typed):
-                out.append(CompletionItem(f.name, "function", f"{os.path.basename(path)} "
+            if f.name.startswith(typed) and f.spec() not in seen:
+                seen.add(f.spec())
+                out.append(CompletionItem(f.name, "function", f"{base} "
                                           f"function {f.spec()} ({f.source})"))
         return out
     except Exception:
@@ -407,6 +528,26 @@ def _dollar(a: Analysis, r, start: int, typed: str) -> Completions:
     detail = info.note
     if not items and detail:
         items.append(CompletionItem(typed or "$", "text", f"no target variables: {detail}",
+                                    insert_text=typed))
+    return Completions(items, start)
+
+
+_VAR_ARG_RE = re.compile(r'@var\s*\(\s*"([^"\\@]*)$')
+
+
+def _var_arg(a: Analysis, r, start: int, typed: str) -> Completions:
+    """``@var("``: the variables in scope at the probe's points (target model)."""
+    info = target_info(a, _points_for(a, r), r.start)
+    items: list[CompletionItem] = []
+    seen: set[str] = set()
+    for v in info.vars:
+        if v.name == "return" or v.name in seen or not v.name.startswith(typed):
+            continue
+        seen.add(v.name)
+        items.append(CompletionItem(v.name, "variable", f"{v.type} ({v.source})",
+                                    sort="0" + v.name))
+    if not items and info.note:
+        items.append(CompletionItem(typed or '"', "text", f"no variables: {info.note}",
                                     insert_text=typed))
     return Completions(items, start)
 

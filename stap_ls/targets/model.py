@@ -37,6 +37,8 @@ from stap_ls.targets.base import (BTF, DWARF, HEADERS, SYMBOLS, TRACEFS, Functio
                                   TargetError, Tracepoint, TypeInfo, TypeRef, Var)
 from stap_ls.targets.btf import FUNC_PROTO, PTR, TYPEDEF, BtfFile
 from stap_ls.targets.kernel_sources import KernelSymbols, Tracefs
+from stap_ls.targets.elfinfo import read_elf_facts
+from stap_ls.targets.modules import ModuleInfo, list_modules
 from stap_ls.targets.suggest import suggest
 from stap_ls.targets.userspace import UserBinary
 
@@ -234,6 +236,37 @@ class TargetModel:
                 return BtfFile(f.read(), p, base)
         except (OSError, TargetError):
             return None
+
+    #: the module tree (``/lib/modules/RELEASE`` unless set, e.g. by a test)
+    modules_root: str | None = None
+
+    def modules(self) -> list[ModuleInfo]:
+        """Modules of the release's tree plus loaded ones (``/proc/modules``, kallsyms)."""
+        root = self.modules_root or os.path.join("/lib/modules", self.release)
+        loaded: list[str] = []
+        if self.is_running and self.modules_root is None:
+            s = self.symbols()
+            loaded = sorted(n for n in s.modules() if not n.startswith("__builtin"))\
+                if s is not None else []
+        running = self.is_running and self.modules_root is None
+        return list_modules(root, "/proc/modules" if running else None, loaded,
+                            os.path.dirname(self._btf_path or BTF_PATH) if running else None)
+
+    def module_function_list(self, name: str) -> list[FunctionInfo]:
+        """Functions of module ``name``: loaded (kallsyms + BTF), else its ``.ko`` file's
+        symbol table (names only: the DWARF of an unrelocated ``.ko`` is not read);
+        compressed files are not read."""
+        found = self.module_functions(name, "*", with_vars=False)
+        if found:
+            return found
+        for m in self.modules():
+            if m.name == name and m.path.endswith(".ko"):
+                try:
+                    syms = read_elf_facts(m.path).symbols
+                except TargetError:
+                    return []
+                return [FunctionInfo(n, SYMBOLS, module=name) for n in sorted(syms)]
+        return []
 
     # -- tracepoints ---------------------------------------------------------
     def tracepoints(self, pattern: str = "*:*", with_fields: bool = True) -> list[Tracepoint]:
