@@ -50,6 +50,15 @@ def to_int64(v: int) -> int:
     return v - (1 << 64) if v >= (1 << 63) else v
 
 
+def _skip_width(fmt: str, i: int) -> int:
+    """Past a printf width or precision at ``fmt[i]``: ``*`` or digits."""
+    if fmt[i] == "*":
+        return i + 1
+    while i < len(fmt) and fmt[i].isdigit():
+        i += 1
+    return i
+
+
 def check_format(fmt: str) -> str | None:
     """stap's print_format::string_to_components checks; an error message or None."""
     i = 0
@@ -66,22 +75,14 @@ def check_format(fmt: str) -> str | None:
             i += 1
         if i == n:
             return "trailing incomplete print format conversion"
-        if fmt[i] == "*":
-            i += 1
-        else:
-            while i < n and fmt[i].isdigit():
-                i += 1
+        i = _skip_width(fmt, i)
         if i == n:
             return "trailing incomplete print format conversion"
         if fmt[i] == ".":
             i += 1
             if i == n:
                 return "trailing incomplete print format conversion"
-            if fmt[i] == "*":
-                i += 1
-            else:
-                while i < n and fmt[i].isdigit():
-                    i += 1
+            i = _skip_width(fmt, i)
         if i == n:
             return "trailing incomplete print format conversion"
         if fmt[i] == "l":
