@@ -4,7 +4,7 @@ The expected lines are what target.c computes; the run is ``-c`` style, so it
 ends when the command exits and target() is the command's pid.
 """
 
-from bpfrun import run
+from bpfrun import run, target_steps
 from stap_ls.backends.bpf.ir import (AggAdd, Arg, Binary, Call, Compare, End, Global, HistSpec, If,
                                      IntLit, Print, PrintHist, Printf, Probe, Program, ReturnValue,
                                      StatOp, Type, Uprobe, Usdt)
@@ -14,14 +14,10 @@ N = 6
 
 
 def expected_calls(n: int) -> list[str]:
-    out, total = [], 0
-    for i in range(1, n + 1):
-        r = i + i * 10 * 2 + (-i) * 3
-        total += r
+    out = []
+    for i, r, c, _, total in target_steps(n):
         out.append(f"add3({i}, {i * 10}, {-i})")
         out.append(f"add3 -> {r} [a1={i} a3={-i}]")
-        c = (i * 3) % 7
-        total += c
         out.append(f"classify -> {c}")
         out.append(f"tick {i} {total}")
     return out

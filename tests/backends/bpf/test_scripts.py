@@ -17,7 +17,7 @@ import sys
 import time
 
 from scriptrun import SCRIPTS, cli, cli_popen, run_script, start_script, finish
-from test_bpf_lifecycle import _live_ids, _owned_ids
+from bpfrun import assert_released, live_ids, owned_ids, target_steps
 
 LANGUAGE = os.path.join(SCRIPTS, "language.stp")
 
@@ -82,14 +82,10 @@ probe end {
 
 def _expected_target_lines(n: int) -> list[str]:
     """What target.c does, for the probes of test_uprobe_args_and_returns."""
-    out, total = [], 0
-    for i in range(1, n + 1):
-        r = i + i * 10 * 2 + (-i) * 3
-        total += r
+    out = []
+    for i, r, c, total_after_add3, total in target_steps(n):
         out.append(f"add3({i}, {i * 10}, {-i})")
         out.append(f"add3 -> {r} a={i} entry={i}")
-        c = (i * 3) % 7
-        total += c
         out.append(f"classify({i * 3}) -> {c} {'odd' if c % 2 else 'even'}")
         out.append(f"tick {i} {total} tick")
     return out
@@ -200,24 +196,17 @@ probe timer.ms(10) {{ n++ }}
         assert p.stdout.readline().strip() == "started"
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            progs, links = _owned_ids(p.pid)
+            progs, links = owned_ids(p.pid)
             if len(progs) >= 3 and len(links) >= 3:
                 break
             time.sleep(0.1)
         assert len(progs) >= 3 and len(links) >= 3, (progs, links)
-        live_progs, live_links = _live_ids()
+        live_progs, live_links = live_ids()
         assert progs <= live_progs and links <= live_links
     finally:
         p.send_signal(signal.SIGKILL)
         p.wait(10)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        live_progs, live_links = _live_ids()
-        if not (progs & live_progs or links & live_links):
-            break
-        time.sleep(0.2)
-    assert not progs & live_progs, "BPF programs survived the killed run"
-    assert not links & live_links, "BPF links survived the killed run"
+    assert_released(progs, links)
 
 
 def test_stop_through_the_run_api(bpf_ready):
