@@ -21,6 +21,7 @@ Run as root:  .venv/bin/python bench/bench_bpf.py [--hits N] [--runs R]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import sys
@@ -36,8 +37,9 @@ from stap_ls.backends.bpf.runtime import RunOptions, run_program  # noqa: E402
 TP = ("syscalls", "sys_enter_getppid")
 
 
-def first_event_once() -> dict[str, float]:
-    prog = Program(probes=[Probe(Tracepoint(*TP), [Printf("hit %d\n", [Call("pid")])])])
+@contextlib.contextmanager
+def getppid_calls():
+    """A thread calling getppid() every half millisecond (the traced event)."""
     stop = threading.Event()
 
     def poke() -> None:
@@ -47,21 +49,26 @@ def first_event_once() -> dict[str, float]:
 
     t = threading.Thread(target=poke, daemon=True)
     t.start()
-    got = threading.Event()
-    t0 = time.monotonic()
-    h = run_program(prog, RunOptions(), lambda s, l: got.set(), lambda c: None,
-                    lambda d: print("DIAG", d.format(), file=sys.stderr))
-    if not got.wait(10):
+    try:
+        yield
+    finally:
         stop.set()
+        t.join()
+
+
+def first_event_once() -> dict[str, float]:
+    prog = Program(probes=[Probe(Tracepoint(*TP), [Printf("hit %d\n", [Call("pid")])])])
+    with getppid_calls():
+        got = threading.Event()
+        t0 = time.monotonic()
+        h = run_program(prog, RunOptions(), lambda s, l: got.set(), lambda c: None,
+                        lambda d: print("DIAG", d.format(), file=sys.stderr))
+        ok = got.wait(10)
         h.stop()
         h.wait(10)
+    if not ok:
         raise SystemExit("no event within 10 s")
-    first = h.stats.t_first_event - t0
-    h.stop()
-    h.wait(10)
-    stop.set()
-    t.join()
-    out = {"first_event_s": first}
+    out = {"first_event_s": h.stats.t_first_event - t0}
     out.update({f"{k}_s": v for k, v in h.stats.timings.items()})
     return out
 
@@ -102,15 +109,6 @@ def script_run(text: str, on_line, on_progress=None):
 
 
 def script_first_event_once() -> dict[str, float]:
-    stop = threading.Event()
-
-    def poke() -> None:
-        while not stop.is_set():
-            os.getppid()
-            time.sleep(0.0005)
-
-    t = threading.Thread(target=poke, daemon=True)
-    t.start()
     got = threading.Event()
     passes: dict[str, float] = {}
     first = [0.0]
@@ -124,13 +122,12 @@ def script_first_event_once() -> dict[str, float]:
         if state == "end" and seconds is not None:
             passes[f"pass{n}"] = seconds
 
-    t0 = time.monotonic()
-    run = script_run(SCRIPT_FIRST, on_line, on_progress)
-    ok = got.wait(20)
-    run.stop()
-    run.wait(20)
-    stop.set()
-    t.join()
+    with getppid_calls():
+        t0 = time.monotonic()
+        run = script_run(SCRIPT_FIRST, on_line, on_progress)
+        ok = got.wait(20)
+        run.stop()
+        run.wait(20)
     if not ok:
         raise SystemExit(f"no event within 20 s: {[d.format() for d in run.result.diagnostics]}")
     out = {"first_event_s": first[0] - t0}
