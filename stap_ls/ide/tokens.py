@@ -6,12 +6,21 @@ layer turns them into UTF-16 line/column deltas.  Inactive branches of
 ``%( cond %? a %: b %)`` are the lexer's tokens inside a branch that did not
 reach the preprocessed stream; they are reported as comments with the
 ``inactive`` modifier, so every client greys them out.
+
+Deltas (``semanticTokens/full/delta``) are pure functions over the encoded
+integer arrays: :func:`token_edits` finds the one changed stretch between two
+arrays (whole 5-integer tokens: common prefix and suffix), :func:`apply_edits`
+replays edits, and :class:`TokenHistory` keeps the last array sent per
+document under a result id, so a client's ``previousResultId`` can be answered
+with edits or, when unknown, with the full array.
 """
 
 from __future__ import annotations
 
 import bisect
 import logging
+import itertools
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -178,3 +187,74 @@ def _body_start(toks: list[Tok], i: int) -> int:
         if t.kind == KEYWORD and t.value in ("probe", "function", "global") and depth == 0:
             return t.start
     return toks[-1].end if toks else -1
+
+
+# -- deltas -----------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class TokenEdit:
+    """Replace ``delete_count`` integers at ``start`` with ``data``."""
+    start: int
+    delete_count: int
+    data: tuple[int, ...] = ()
+
+
+def token_edits(old: list[int], new: list[int], unit: int = 5) -> list[TokenEdit]:
+    """Edits turning ``old`` into ``new``: none if equal, else one edit covering
+    the stretch between their common prefix and suffix, in whole ``unit``-integer
+    tokens (when both lengths are multiples of ``unit``)."""
+    if old == new:
+        return []
+    n = min(len(old), len(new))
+    pre = 0
+    while pre < n and old[pre] == new[pre]:
+        pre += 1
+    pre -= pre % unit
+    suf = 0
+    limit = n - pre
+    while suf < limit and old[len(old) - 1 - suf] == new[len(new) - 1 - suf]:
+        suf += 1
+    suf -= suf % unit
+    return [TokenEdit(pre, len(old) - pre - suf, tuple(new[pre:len(new) - suf]))]
+
+
+def apply_edits(old: list[int], edits: list[TokenEdit]) -> list[int]:
+    """``old`` with ``edits`` applied (edits index the original array, as in LSP)."""
+    out: list[int] = []
+    pos = 0
+    for e in sorted(edits, key=lambda e: e.start):
+        if e.start < pos or e.start + e.delete_count > len(old):
+            raise ValueError(f"overlapping or out-of-range edit {e}")
+        out += old[pos:e.start]
+        out += e.data
+        pos = e.start + e.delete_count
+    return out + old[pos:]
+
+
+class TokenHistory:
+    """The last token array sent per document, under a fresh result id."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, tuple[str, list[int]]] = {}
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def full(self, uri: str, data: list[int]) -> str:
+        """Remember ``data`` as the document's tokens; return its result id."""
+        rid = str(next(self._ids))
+        with self._lock:
+            self._last[uri] = (rid, list(data))
+        return rid
+
+    def delta(self, uri: str, previous: str | None,
+              data: list[int]) -> tuple[str, list[TokenEdit] | None]:
+        """A result id for ``data`` and the edits from ``previous``; ``None``
+        edits when ``previous`` is not the last id sent (send the full array)."""
+        with self._lock:
+            last = self._last.get(uri)
+        edits = token_edits(last[1], data) if last is not None and last[0] == previous \
+            else None
+        return self.full(uri, data), edits
+
+    def forget(self, uri: str) -> None:
+        with self._lock:
+            self._last.pop(uri, None)

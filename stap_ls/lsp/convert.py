@@ -19,7 +19,7 @@ from stap_ls.ide.completion import CompletionItem, Completions
 from stap_ls.ide.hover import HoverResult
 from stap_ls.ide.navigation import DocSymbol
 from stap_ls.ide.structure import CodeAction, Fold, Signature
-from stap_ls.ide.tokens import TOKEN_MODIFIERS, TOKEN_TYPES, SemToken
+from stap_ls.ide.tokens import TOKEN_MODIFIERS, TOKEN_TYPES, SemToken, TokenEdit
 from stap_ls.text import Diagnostic, Severity, SourceFile, Span
 
 LEGEND = T.SemanticTokensLegend(token_types=TOKEN_TYPES, token_modifiers=TOKEN_MODIFIERS)
@@ -182,6 +182,21 @@ class Converter:
                             edit=self.text_edits(ca.edits, uri_of))
 
     def semantic_tokens(self, toks: list[SemToken], src: SourceFile) -> T.SemanticTokens:
+        return T.SemanticTokens(data=self.token_data(toks, src))
+
+    @staticmethod
+    def semantic_delta(result_id: str, data: list[int], edits: list[TokenEdit] | None
+                       ) -> T.SemanticTokens | T.SemanticTokensDelta:
+        """Edits from the previous result, or the whole array when there were none to make
+        against (an unknown previous result id)."""
+        if edits is None:
+            return T.SemanticTokens(data=data, result_id=result_id)
+        return T.SemanticTokensDelta(result_id=result_id, edits=[
+            T.SemanticTokensEdit(start=e.start, delete_count=e.delete_count,
+                                 data=list(e.data)) for e in edits])
+
+    def token_data(self, toks: list[SemToken], src: SourceFile) -> list[int]:
+        """LSP's relative encoding of ``toks`` (lines split, overlaps dropped)."""
         data: list[int] = []
         prev_line = prev_col = 0
         tindex = {t: i for i, t in enumerate(TOKEN_TYPES)}
@@ -207,7 +222,7 @@ class Converter:
                     data += [dl, dc, q.character - col, tindex[t.type], mods]
                     prev_line, prev_col = line, col
                 s = e + 1
-        return T.SemanticTokens(data=data)
+        return data
 
 
 def path_to_uri(path: str) -> str:

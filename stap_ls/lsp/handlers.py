@@ -18,12 +18,14 @@ from stap_ls.ide.hover import hover
 from stap_ls.ide.navigation import (definition, document_symbols, references, rename,
                                     workspace_symbols)
 from stap_ls.ide.structure import code_actions, folding_ranges, signature_help
-from stap_ls.ide.tokens import semantic_tokens
+from stap_ls.ide.tokens import TokenHistory, semantic_tokens
 from stap_ls.lsp.convert import LEGEND, Converter
 from stap_ls.lsp.server import TRIGGERS, StapServer, guard
 
 
 def register(ls: StapServer) -> None:  # noqa: C901 - one short handler per feature
+    token_history = TokenHistory()
+
     @ls.feature(T.INITIALIZE)
     def initialize(ls: StapServer, params: T.InitializeParams) -> None:
         ls.loop = asyncio.get_running_loop()
@@ -66,6 +68,7 @@ def register(ls: StapServer) -> None:  # noqa: C901 - one short handler per feat
         if task is not None:
             task.cancel()
         ls.docs.close(uri)
+        token_history.forget(uri)
         ls.text_document_publish_diagnostics(T.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
 
     @ls.feature(T.TEXT_DOCUMENT_COMPLETION,
@@ -147,7 +150,18 @@ def register(ls: StapServer) -> None:  # noqa: C901 - one short handler per feat
     @guard
     async def on_tokens(ls: StapServer, params: T.SemanticTokensParams):
         a = await ls.analysis(params.text_document.uri)
-        return ls.conv.semantic_tokens(await ls.work(semantic_tokens, a), a.source)
+        data = ls.conv.token_data(await ls.work(semantic_tokens, a), a.source)
+        rid = token_history.full(params.text_document.uri, data)
+        return ls.conv.semantic_delta(rid, data, None)
+
+    @ls.feature(T.TEXT_DOCUMENT_SEMANTIC_TOKENS_FULL_DELTA, LEGEND)
+    @guard
+    async def on_tokens_delta(ls: StapServer, params: T.SemanticTokensDeltaParams):
+        a = await ls.analysis(params.text_document.uri)
+        data = ls.conv.token_data(await ls.work(semantic_tokens, a), a.source)
+        rid, edits = token_history.delta(params.text_document.uri,
+                                         params.previous_result_id, data)
+        return ls.conv.semantic_delta(rid, data, edits)
 
     @ls.feature(T.TEXT_DOCUMENT_CODE_ACTION,
                 T.CodeActionOptions(code_action_kinds=[T.CodeActionKind.QuickFix]))
