@@ -30,7 +30,7 @@ import pickle
 
 from dataclasses import dataclass, field
 
-from stap_ls.sema.tapdoc import tapset_search_dirs
+from stap_ls.sema.tapdoc import dir_files, tapset_search_dirs
 from stap_ls.syntax.lexer import atwords_for
 from stap_ls.syntax.parser import GRAMMAR_FILE, ParseOptions, ParseResult, parse_file, tokenize
 from stap_ls.syntax.preprocessor import Macro, PPEnv, PPError, parse_library_macros
@@ -80,19 +80,8 @@ def library_files(include_dirs: list[str], env: PPEnv, suffix: str) -> list[str]
     files: list[str] = []
     for root, dirs in search_roots(include_dirs, env):
         for d in dirs:
-            try:
-                names = sorted(os.listdir(d))
-            except OSError:
-                continue
-            for nm in names:
-                if not nm.endswith(suffix):
-                    continue
-                path = os.path.join(d, nm)
-                try:
-                    st = os.stat(path)
-                except OSError:
-                    continue
-                if not os.path.isfile(path) or (st.st_dev, st.st_ino) in seen_inodes:
+            for path, st in dir_files(d, suffix):
+                if (st.st_dev, st.st_ino) in seen_inodes:
                     continue
                 tail = path[len(os.path.normpath(root)):]
                 if tail in seen_tails:

@@ -45,6 +45,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -494,24 +495,30 @@ def read_tapset_file(path: str) -> str:
         return f.read()
 
 
-def _list_tapset_files(dirs: list[str]) -> list[tuple[str, int, int]]:
-    """(path, mtime_ns, size) of every ``*.stp``/``*.stpm`` directly in ``dirs``."""
+def dir_files(d: str, suffixes: str | tuple[str, ...]) -> list[tuple[str, os.stat_result]]:
+    """The regular files directly in ``d`` whose names end with ``suffixes``,
+    sorted by name, with their stat (an unreadable directory has none)."""
+    try:
+        names = sorted(os.listdir(d))
+    except OSError:
+        return []
     out = []
-    for d in dirs:
+    for nm in names:
+        if not nm.endswith(suffixes):
+            continue
+        path = os.path.join(d, nm)
         try:
-            names = sorted(os.listdir(d))
+            st = os.stat(path)
         except OSError:
             continue
-        for nm in names:
-            if not nm.endswith((".stp", ".stpm")):
-                continue
-            p = os.path.join(d, nm)
-            try:
-                st = os.stat(p)
-            except OSError:
-                continue
-            out.append((p, st.st_mtime_ns, st.st_size))
+        if stat.S_ISREG(st.st_mode):
+            out.append((path, st))
     return out
+
+
+def _list_tapset_files(dirs: list[str]) -> list[tuple[str, int, int]]:
+    """(path, mtime_ns, size) of every ``*.stp``/``*.stpm`` directly in ``dirs``."""
+    return [(p, st.st_mtime_ns, st.st_size) for d in dirs for p, st in dir_files(d, (".stp", ".stpm"))]
 
 
 def default_cache_dir() -> str:
