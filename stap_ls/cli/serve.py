@@ -57,7 +57,11 @@ def main(argv: list[str]) -> int:
         if not port.isdigit():
             sys.stderr.write(f"stap-ls serve: --tcp wants HOST:PORT, not '{tcp}'\n")
             return 2
-        server.start_tcp(host or "127.0.0.1", int(port))
+        try:
+            server.start_tcp(host or "127.0.0.1", int(port))
+        except OSError as e:          # e.g. the port is taken: a message, not a traceback
+            sys.stderr.write(f"stap-ls serve: cannot listen on {tcp}: {e.strerror or e}\n")
+            return 2
     else:
         server.start_io()
     # the client went away (end of input): do not wait for background loaders
