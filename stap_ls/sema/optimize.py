@@ -130,9 +130,13 @@ class Optimizer:
     def run(self) -> list[Diagnostic]:
         # work on copies: the syntax trees (the user's and the cached library's) stay as parsed
         from stap_ls.sema.clone import clone_keyed
+        from stap_ls.sema.synth import note_clone, record_before_optimisation
+        record_before_optimisation(self.p)      # what stap synthesised at derivation
         tables = [self.p.referents]
         for dp in self.p.probes:
+            original = dp.body
             dp.body = clone_keyed(dp.body, tables)
+            note_clone(self.p, original, dp.body)
         for fi in self.p.all_functions():
             if not isinstance(fi.body, A.EmbeddedCode):
                 fi.body = clone_keyed(fi.body, tables)

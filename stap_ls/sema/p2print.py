@@ -98,7 +98,9 @@ def print_program(prog: Program, overloads: dict[int, int] | None = None,
     if gl:
         out.append("# globals\n")
         out.extend(var_sig(v) + "\n" for v in gl)
-    fns = sorted(reached_functions(prog), key=lambda f: mangled(f.name, f.file, f.private))
+    from stap_ls.sema.synth import synthetic_functions, tracepoint_locals
+    fns = sorted(reached_functions(prog) + synthetic_functions(prog),
+                 key=lambda f: mangled(f.name, f.file, f.private))
     if fns:
         out.append("# functions\n")
         for f in fns:
@@ -109,9 +111,10 @@ def print_program(prog: Program, overloads: dict[int, int] | None = None,
         out.append("# probes\n")
         for dp in prog.probes:
             out.append(probe_header(dp, pr) + "\n")
-            if dp.locals:
+            locals_ = tracepoint_locals(prog, dp) + dp.locals
+            if locals_:
                 out.append("  # locals\n")
-                out.extend("  " + var_sig(v) + "\n" for v in dp.locals)
+                out.extend("  " + var_sig(v) + "\n" for v in locals_)
             if verbose:
                 out.append("{ " + pr.stmt(dp.body) + " }\n")
     return "".join(out)
