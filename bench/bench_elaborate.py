@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import glob
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -40,17 +41,25 @@ def _release() -> str:
     return mods[-1].split("/")[3]
 
 
-def _time(cmd: list[str], runs: int) -> tuple[float, int]:
+def _children_cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def _time(cmd: list[str], runs: int) -> tuple[float, float, int]:
+    """Median wall time and median CPU time (user+system of the child) of ``cmd``."""
     subprocess.run(cmd, capture_output=True)          # warm-up (fills caches)
-    times, rc = [], 0
+    times, cpus, rc = [], [], 0
     for _ in range(runs):
+        c = _children_cpu()
         t = time.perf_counter()
         rc = subprocess.run(cmd, capture_output=True).returncode
         times.append(time.perf_counter() - t)
-    return statistics.median(times), rc
+        cpus.append(_children_cpu() - c)
+    return statistics.median(times), statistics.median(cpus), rc
 
 
-def _in_process(script: str, rel: str, runs: int) -> float:
+def _in_process(script: str, rel: str, runs: int) -> tuple[float, float]:
     from stap_ls.options import parse_stap_args
     from stap_ls.sema.elaborate import elaborate
     from stap_ls.sema.frontend import run_frontend
@@ -60,13 +69,15 @@ def _in_process(script: str, rel: str, runs: int) -> float:
     model = TargetModel(opts)
     fe = run_frontend(opts, [SourceFile("<input>", script)])
     elaborate(fe, model)                                # warm
-    times = []
+    times, cpus = [], []
     for _ in range(runs):
         fe = run_frontend(opts, [SourceFile("<input>", script)], library=fe.library)
+        c = time.process_time()
         t = time.perf_counter()
         elaborate(fe, model)
         times.append(time.perf_counter() - t)
-    return statistics.median(times)
+        cpus.append(time.process_time() - c)
+    return statistics.median(times), statistics.median(cpus)
 
 
 def main() -> int:
@@ -76,15 +87,19 @@ def main() -> int:
     rel = _release()
     stap = shutil.which("stap")
     ours = [sys.executable, "-m", "stap_ls", "check", "-r", rel, "-p2"]
-    print(f"{'script':14} {'stap-ls -p2':>12} {'stap -p2':>10} {'re-elaborate':>13}  exit(ours/stap)")
+    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
+          f"wall (cpu) seconds, median of {a.n}")
+    print(f"{'script':14} {'stap-ls -p2':>18} {'stap -p2':>18} {'re-elaborate':>18}  exit(ours/stap)")
     for name, text in SCRIPTS.items():
-        t_ours, rc_ours = _time(ours + ["-e", text], a.n)
+        t_ours, c_ours, rc_ours = _time(ours + ["-e", text], a.n)
         if stap:
-            t_stap, rc_stap = _time([stap, "-r", rel, "-p2", "-e", text], a.n)
+            t_stap, c_stap, rc_stap = _time([stap, "-r", rel, "-p2", "-e", text], a.n)
         else:
-            t_stap, rc_stap = float("nan"), -1
-        t_in = _in_process(text, rel, a.n)
-        print(f"{name:14} {t_ours:11.3f}s {t_stap:9.3f}s {t_in:12.3f}s  {rc_ours}/{rc_stap}")
+            t_stap, c_stap, rc_stap = float("nan"), float("nan"), -1
+        t_in, c_in = _in_process(text, rel, a.n)
+        print(f"{name:14} {t_ours:8.3f}s ({c_ours:6.3f}s) {t_stap:8.3f}s ({c_stap:6.3f}s) "
+              f"{t_in:8.3f}s ({c_in:6.3f}s)  {rc_ours}/{rc_stap}")
+    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} at the end")
     return 0
 
 

@@ -22,9 +22,7 @@ is pulled into the program, as stap does.
 
 from __future__ import annotations
 
-import contextlib
 import fnmatch
-import threading
 from dataclasses import dataclass, field
 
 from stap_ls.sema.clone import clone
@@ -214,6 +212,7 @@ class Deriver:
         for pp in decl.points:
             b = body if first else clone(body)
             first = False
+            self.quiet += pp.optional       # its failure is dropped: no similar-name search
             try:
                 res = self._derive(pp, b, [user_text], decl, file, 0, pp)
             except SemError as e:
@@ -226,6 +225,8 @@ class Deriver:
                                            _ident(head) if head else ""))
                 diags.append(e.diagnostic())
                 continue
+            finally:
+                self.quiet -= pp.optional
             if not res and not pp.optional:
                 head = pp.components[0]
                 diags.append(sem_error("while resolving probe point", head.span, _ident(head)))
@@ -296,10 +297,7 @@ class Deriver:
         if self.model is None:
             return None
         try:
-            if quiet:
-                with _no_suggestions():
-                    return resolve_target_point(cpp, self.model, self.opts)
-            return resolve_target_point(cpp, self.model, self.opts)
+            return resolve_target_point(cpp, self.model, self.opts, suggest_similar=not quiet)
         except Exception as e:  # the target model must not take pass 2 down
             raise SemError(f"internal error resolving {probe_point_str(cpp)}: {e}", cpp.span)
 
@@ -361,25 +359,6 @@ def derive_synthetic_end(body: A.Block, decl: A.ProbeDecl) -> DerivedProbe:
     """The ``end`` probe stap adds to print globals written and never read."""
     return DerivedProbe(decl, decl.points[0], "end", ["end"], body, "", family="end",
                         location=decl.points[0], synthetic=True)
-
-
-_QUIET_LOCK = threading.RLock()
-
-
-@contextlib.contextmanager
-def _no_suggestions():
-    """While resolving a point whose failure is silent (``?``, ``!``), skip the
-    target model's "similar functions" search (seconds per miss over all
-    kernel symbols): its answer would be thrown away.  Stopgap until the
-    target-probe interface takes a flag for it."""
-    from stap_ls.targets.model import TargetModel
-    with _QUIET_LOCK:
-        orig = TargetModel.similar_kernel_functions
-        TargetModel.similar_kernel_functions = lambda self, name: []
-        try:
-            yield
-        finally:
-            TargetModel.similar_kernel_functions = orig
 
 
 def _written_names(node) -> set[str]:

@@ -179,10 +179,13 @@ def _func_spec(spec: str) -> _Spec:
 
 # -- resolution --------------------------------------------------------------------
 class _Resolver:
-    def __init__(self, pp: A.ProbePoint, model: TargetModel, opts: StapOptions) -> None:
+    def __init__(self, pp: A.ProbePoint, model: TargetModel, opts: StapOptions,
+                 suggest_similar: bool = True) -> None:
         self.pp = pp
         self.model = model
         self.opts = opts
+        #: search "(similar functions: ...)" on a miss (off where the miss is silent)
+        self.suggest_similar = suggest_similar
         self.span = pp.span
         self.res = TargetResolution()
 
@@ -290,7 +293,7 @@ class _Resolver:
             elif module is not None:
                 self.no_match()
             else:
-                self.no_match(None if _is_glob(spec.name) else
+                self.no_match(None if _is_glob(spec.name) or not self.suggest_similar else
                               km.similar_kernel_functions(spec.name))
         elif not dwarf and module is None:
             self.warn(f"no kernel debug information for {km.release}: "
@@ -329,7 +332,7 @@ class _Resolver:
         if not self.res.points:
             system, _, name = arg.rpartition(":")
             similar = None
-            if not _is_glob(name):
+            if not _is_glob(name) and self.suggest_similar:
                 similar = suggest(name, {tp.name for tp in self.model.tracepoints(
                     f"{system or '*'}:*", with_fields=False)})
             self.no_match(similar, "tracepoints")
@@ -547,17 +550,22 @@ class _Resolver:
                 "" if vs is not None else f"debug information for {ub.path} "
                 f"(it has only a symbol table)"))
         if len(self.res.points) == before:
-            self.no_match(None if _is_glob(spec.name) else ub.similar_functions(spec.name))
+            self.no_match(None if _is_glob(spec.name) or not self.suggest_similar
+                          else ub.similar_functions(spec.name))
 
 
-def resolve_target_point(pp: A.ProbePoint, model: TargetModel,
-                         opts: StapOptions) -> TargetResolution:
-    """Expand ``pp`` into concrete points, or stap's error for it."""
+def resolve_target_point(pp: A.ProbePoint, model: TargetModel, opts: StapOptions,
+                         suggest_similar: bool = True) -> TargetResolution:
+    """Expand ``pp`` into concrete points, or stap's error for it.
+
+    ``suggest_similar=False`` skips the "(similar functions: ...)" search on a
+    miss (seconds over every kernel symbol): callers pass it for points whose
+    failure stap drops silently (``?``, ``!`` and what they expand to)."""
     if not is_target_family(pp):
         return TargetResolution([], [error("not a kernel, module, kprobe, process or perf "
                                            "probe point", pp.span, "probe-point")])
     try:
-        return _Resolver(pp, model, opts).run()
+        return _Resolver(pp, model, opts, suggest_similar).run()
     except TargetError as e:
         return TargetResolution([], [error(str(e), pp.span, "target-error")])
 

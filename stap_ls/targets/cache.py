@@ -7,6 +7,11 @@ differs, or that cannot be unpickled (truncated, corrupt), is ignored and
 rebuilt by the caller.  Writes go to a temporary file then ``os.replace``, so
 a reader never sees half an entry.  Setting ``STAP_LS_NO_CACHE=1`` turns the
 cache off.
+
+Keys say what an entry was computed from, so a changed input misses:
+:func:`file_identity` (path, size, mtime) for ordinary files and
+:func:`kallsyms_identity` for ``/proc/kallsyms``, whose size and mtime mean
+nothing (the boot id, the release and the loaded modules instead).
 """
 
 from __future__ import annotations
@@ -76,3 +81,37 @@ def _discard(path: str) -> None:
         os.unlink(path)
     except OSError:
         pass
+
+
+BOOT_ID = "/proc/sys/kernel/random/boot_id"
+
+
+def file_identity(path: str) -> tuple | None:
+    """(real path, size, mtime in ns) of a file, or ``None`` when it cannot be read."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (os.path.realpath(path), st.st_size, st.st_mtime_ns)
+
+
+def _read_small(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def kallsyms_identity(path: str, boot_id_path: str = BOOT_ID,
+                      modules_path: str = "/proc/modules") -> tuple | None:
+    """What ``/proc/kallsyms`` depends on: this boot, the release and the modules
+    loaded now (a module load adds symbols).  ``None`` when the boot id is not
+    readable (then nothing is cached)."""
+    boot = _read_small(boot_id_path).strip()
+    if not boot:
+        return None
+    mods = _read_small(modules_path)
+    names = tuple(sorted(line.split()[0] for line in mods.splitlines() if line.split()))
+    digest = hashlib.sha1("\n".join(names).encode()).hexdigest()
+    return (os.path.realpath(path), boot, os.uname().release, digest)

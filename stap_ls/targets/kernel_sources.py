@@ -18,6 +18,7 @@ import os
 import re
 from dataclasses import dataclass
 
+from stap_ls.targets import cache
 from stap_ls.targets.base import TRACEFS, TargetError, TypeRef, Var
 
 TRACEFS_DIRS = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
@@ -32,7 +33,32 @@ class KernelSymbols:
     owner: dict[str, str]
 
     @classmethod
-    def load(cls, path: str) -> KernelSymbols:
+    def load(cls, path: str, use_cache: bool = True) -> KernelSymbols:
+        """Read ``path``, reusing the on-disk cache of its parsed form: keyed by
+        :func:`~stap_ls.targets.cache.kallsyms_identity` for ``/proc/kallsyms``,
+        by the file's size and mtime otherwise."""
+        key = _symbols_key(path) if use_cache else None
+        if key is not None:
+            hit = cache.load("kallsyms", key)
+            if isinstance(hit, tuple) and len(hit) == 3:
+                names, mods, owners = hit
+                try:
+                    return cls(path, {n: mods[o] for n, o in zip(names, owners)})
+                except (IndexError, TypeError):
+                    pass
+        syms = cls._read(path)
+        if key is not None:
+            # compact: names, the distinct owners, and one small int per name
+            mods = sorted(set(syms.owner.values()))
+            pos = {m: i for i, m in enumerate(mods)}
+            cache.store("kallsyms", key, (tuple(syms.owner), tuple(mods),
+                                          bytes(pos[m] for m in syms.owner.values())
+                                          if len(mods) < 256 else
+                                          tuple(pos[m] for m in syms.owner.values())))
+        return syms
+
+    @classmethod
+    def _read(cls, path: str) -> KernelSymbols:
         try:
             with open(path, encoding="utf-8", errors="replace") as f:
                 text = f.read()
@@ -58,6 +84,12 @@ class KernelSymbols:
 
     def modules(self) -> set[str]:
         return set(self.owner.values()) - {"kernel"}
+
+
+def _symbols_key(path: str) -> tuple | None:
+    if os.path.realpath(path) == "/proc/kallsyms":
+        return cache.kallsyms_identity(path)
+    return cache.file_identity(path)
 
 
 @dataclass

@@ -83,6 +83,8 @@ class TargetModel:
         self._missing: dict[str, str] = {}
         self._bpf_trace: dict[tuple, list[str]] | None = None
         self._header_tps: dict[str, list[Var]] | None = None
+        self._kfnames: set[str] | None = None
+        self._similar: dict[str, list[str]] = {}
 
     # -- sources -------------------------------------------------------------
     def missing(self) -> list[str]:
@@ -109,7 +111,7 @@ class TargetModel:
         if self._syms is None:
             self._syms = False
             try:
-                self._syms = KernelSymbols.load(self._kallsyms_path)
+                self._syms = KernelSymbols.load(self._kallsyms_path, self.use_cache)
             except TargetError as e:
                 self._note("symbols", f"no kernel symbol table: {e}")
         return self._syms or None
@@ -148,6 +150,9 @@ class TargetModel:
 
     # -- kernel functions ----------------------------------------------------
     def kernel_function_names(self) -> set[str]:
+        """Every kernel function name any source knows (computed once per model)."""
+        if self._kfnames is not None:
+            return self._kfnames
         names: set[str] = set()
         kd = self.kernel_dwarf()
         if kd is not None:
@@ -158,6 +163,7 @@ class TargetModel:
         s = self.symbols()
         if s is not None:
             names.update(n for n, m in s.owner.items() if m == "kernel")
+        self._kfnames = names
         return names
 
     def kernel_functions(self, pattern: str = "*", file_pattern: str | None = None,
@@ -204,8 +210,13 @@ class TargetModel:
         return found[0] if found else None
 
     def similar_kernel_functions(self, name: str) -> list[str]:
-        """stap's "(similar functions: ...)" list for a kernel function."""
-        return suggest(name.split("@")[0], self.kernel_function_names())
+        """stap's "(similar functions: ...)" list for a kernel function (memoised:
+        the search scores every kernel symbol)."""
+        key = name.split("@")[0]
+        hit = self._similar.get(key)
+        if hit is None:
+            hit = self._similar[key] = suggest(key, self.kernel_function_names())
+        return list(hit)
 
     def module_functions(self, module_pattern: str, pattern: str = "*",
                          with_vars: bool = True) -> list[FunctionInfo]:
@@ -340,7 +351,7 @@ class TargetModel:
         if self._header_tps is None:
             from stap_ls.targets.trace_headers import scan_trace_headers
             d = self._headers_dir or f"/lib/modules/{self.release}/build"
-            self._header_tps = scan_trace_headers(d)
+            self._header_tps = scan_trace_headers(d, self.use_cache)
             if not self._header_tps:
                 self._note("headers", f"no tracepoint definitions for {self.release} "
                            f"(install linux-headers-{self.release})")

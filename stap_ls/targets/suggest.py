@@ -7,7 +7,8 @@ per character — and prints the five best, ties in byte order of the names (it
 walks a sorted set and keeps earlier names on equal scores).  :func:`suggest`
 reproduces that ranking (checked against stap 4.8's own "similar functions"
 lists in the tests), pruning candidates whose length difference alone rules
-them out.
+them out and computing only the band of the table that can still beat the
+current fifth best.
 """
 
 from __future__ import annotations
@@ -16,25 +17,49 @@ from typing import Iterable
 
 
 def distance(a: str, b: str, limit: int | None = None) -> int:
-    """Weighted edit distance; may stop early and return > ``limit``."""
+    """Weighted edit distance; with ``limit``, any result above it may be inexact
+    (but is then still above it).
+
+    Every cell (i, j) of the table is at least ``|i - j|`` and values never
+    decrease along a path, so with a limit only the band ``|i - j| <= limit``
+    is computed (cells outside count as infinite) and a row whose band is all
+    above the limit stops the walk."""
     if a == b:
         return 0
-    prev = list(range(len(b) + 1))
+    m = len(b)
+    if limit is None:
+        limit = len(a) + m
+    if abs(len(a) - m) > limit:
+        return abs(len(a) - m)
+    inf = limit + 1
+    prev = [j if j <= limit else inf for j in range(m + 1)]
     for i, ca in enumerate(a, 1):
-        cur = [i]
+        lo = max(1, i - limit)
+        hi = min(m, i + limit)
+        cur = [inf] * (m + 1)
+        if i <= limit:
+            cur[0] = i
         lower_a = ca.lower()
         best = cur[0]
-        for j, cb in enumerate(b, 1):
+        for j in range(lo, hi + 1):
+            cb = b[j - 1]
             if ca == cb:
                 v = prev[j - 1]
             else:
-                sub = prev[j - 1] + (1 if lower_a == cb.lower() else 2)
-                v = min(sub, prev[j] + 2, cur[j - 1] + 2)
-            cur.append(v)
+                v = prev[j - 1] + (1 if lower_a == cb.lower() else 2)
+                w = prev[j] + 2
+                if w < v:
+                    v = w
+                w = cur[j - 1] + 2
+                if w < v:
+                    v = w
+            if v > inf:
+                v = inf
+            cur[j] = v
             if v < best:
                 best = v
-        if limit is not None and best > limit:
-            return best
+        if best > limit:
+            return inf
         prev = cur
     return prev[-1]
 
@@ -50,7 +75,7 @@ def suggest(target: str, candidates: Iterable[str], limit: int = 5) -> list[str]
         # limit-th best to get in (ties keep the earlier, byte-smaller name)
         if worst is not None and abs(len(name) - len(target)) >= worst:
             continue
-        d = distance(target, name, worst)
+        d = distance(target, name, None if worst is None else worst - 1)
         if worst is not None and d >= worst:
             continue
         scored.append((d, name))

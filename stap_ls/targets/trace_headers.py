@@ -15,6 +15,7 @@ import glob
 import os
 import re
 
+from stap_ls.targets import cache
 from stap_ls.targets.base import HEADERS, TypeRef, Var
 
 _BASE = {
@@ -45,18 +46,47 @@ def header_dirs(build_dir: str) -> list[str]:
     return dirs
 
 
-def scan_trace_headers(build_dir: str) -> dict[str, list[Var]]:
-    """``{"system:name": [args]}`` for every tracepoint defined in the headers."""
-    out: dict[str, list[Var]] = {}
+def header_files(build_dir: str) -> list[str]:
+    """The ``include/trace/events/*.h`` files scanned, in scan order."""
+    out: list[str] = []
     for d in header_dirs(build_dir):
-        for path in sorted(glob.glob(os.path.join(d, "include/trace/events/*.h"))):
+        out.extend(sorted(glob.glob(os.path.join(d, "include/trace/events/*.h"))))
+    return out
+
+
+def scan_trace_headers(build_dir: str, use_cache: bool = True) -> dict[str, list[Var]]:
+    """``{"system:name": [args]}`` for every tracepoint defined in the headers.
+
+    The result is cached on disk keyed by every scanned header's path, size
+    and mtime (a changed, added or removed header rescans), stored as plain
+    tuples ``(name, ((arg, type spelling), ...))``."""
+    paths = header_files(build_dir)
+    key = (os.path.realpath(build_dir), tuple(cache.file_identity(p) for p in paths))
+    if use_cache:
+        hit = cache.load("trace-headers", key)
+        if isinstance(hit, tuple):
             try:
-                with open(path, encoding="utf-8", errors="replace") as f:
-                    text = f.read()
-            except OSError:
-                continue
-            for k, v in parse_trace_header(text).items():
-                out.setdefault(k, v)
+                return {name: [Var(a, TypeRef(t, HEADERS), "arg") for a, t in args]
+                        for name, args in hit}
+            except (TypeError, ValueError):
+                pass
+    out = _scan(paths)
+    if use_cache:
+        cache.store("trace-headers", key, tuple(
+            (name, tuple((v.name, v.type.name) for v in args)) for name, args in out.items()))
+    return out
+
+
+def _scan(paths: list[str]) -> dict[str, list[Var]]:
+    out: dict[str, list[Var]] = {}
+    for path in paths:
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                text = f.read()
+        except OSError:
+            continue
+        for k, v in parse_trace_header(text).items():
+            out.setdefault(k, v)
     return out
 
 
