@@ -211,7 +211,11 @@ class _Session:
                     self._resolve_function(self.table.function_info(fd, path))
             self._drain()
         self._drain()
-        for v in self.table.global_list:
+        # stap lists globals in the order resolution first refers to them
+        order = self.table.ref_order
+        ranked = sorted(enumerate(self.table.global_list),
+                        key=lambda iv: (order.get(id(iv[1]), len(order) + iv[0])))
+        for _i, v in ranked:
             self.program.globals.setdefault(_gkey(v), v)
 
     def _resolve_function(self, fi) -> None:
@@ -276,8 +280,13 @@ def _elaborate(fe, model) -> ElabResult:
         diags.extend(Optimizer(prog, s.user_names, fe.options.suppress_warnings).run())
     ti = TypeInference(prog, _target_typer(model))
     diags.extend(ti.run())
+    from stap_ls.sema.autocast import check_autocasts
+    diags.extend(check_autocasts(prog, fe.options.guru))
     if not _has_errors(diags):
         diags.extend(check_program(prog, fe.options, s.user_names))
+    if not fe.options.unoptimized and not _has_errors(diags):
+        from stap_ls.sema.stable import hoist_stable_calls
+        hoist_stable_calls(prog)
     if not _has_errors(diags):
         _global_display(s)
     if not any(not dp.synthetic for dp in prog.probes) and not _has_errors(diags):

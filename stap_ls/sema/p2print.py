@@ -104,8 +104,13 @@ def print_program(prog: Program, overloads: dict[int, int] | None = None,
     if fns:
         out.append("# functions\n")
         for f in fns:
-            out.append(function_sig(f) + "\n")        # stap lists no function locals
-            if verbose and not isinstance(f.body, A.EmbeddedCode):
+            out.append(function_sig(f) + "\n")
+            if f.locals:
+                out.append("  # locals\n")
+                out.extend("  " + var_sig(v) + "\n" for v in f.locals)
+            if verbose and isinstance(f.body, A.EmbeddedCode):
+                out.append("{ %{" + f.body.code + "%} }\n")
+            elif verbose:
                 out.append("{ " + pr.stmt(f.body) + " }\n")
     if prog.probes:
         out.append("# probes\n")

@@ -45,6 +45,8 @@ class SymbolTable:
         self.var_of_decl: dict[int, VarInfo] = {}
         #: functions called but not yet resolved
         self.pending: list[FunctionInfo] = []
+        #: globals in the order resolution first referred to them (stap lists them so)
+        self.ref_order: dict[int, int] = {}
 
     def add_global(self, g: A.GlobalDecl, file: str, listed: bool = True) -> VarInfo:
         """The VarInfo of ``g`` (one per declaration); ``listed`` puts it in the
@@ -83,6 +85,12 @@ class SymbolTable:
         return fi
 
     def find_global(self, name: str, file: str) -> VarInfo | None:
+        v = self._find_global(name, file)
+        if v is not None:
+            self.ref_order.setdefault(id(v), len(self.ref_order))
+        return v
+
+    def _find_global(self, name: str, file: str) -> VarInfo | None:
         for v in self.global_list:
             if v.name == name and (not v.private or v.file == file):
                 return v

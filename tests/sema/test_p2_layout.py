@@ -1,0 +1,45 @@
+"""Small scripts whose ``-p2`` layout must be stap's, byte for byte (live oracle).
+
+Each script exercises one rule of stap 4.8's pass-2 output that the examples
+rely on: hoisting of ``/* stable */`` calls into ``__stable_*`` locals (with
+the assignments' placement, seen under ``-v``), function locals, ``-v`` bodies
+of embedded-C functions.  Both stap and stap-ls run live; nothing is stored.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.oracle import release, run, stap_ls_cmd, stap_path
+
+SCRIPTS = {
+    "stable_scopes": """
+function f() { if (execname() == "a") return execname(); while (1) { z = pid(); if (z) return execname() } return "" }
+function g(n) { y = n * 2; return y }
+probe begin { print(g(1)); print(f()) }
+probe end { if (pid()) print(execname()); }
+probe timer.s(1) { if (pid()) { print(execname()) } else { print(execname())} }
+""",
+    "stable_loops_and_order": """
+global a, m
+probe begin { m[1] = 1; foreach (k in m) { if (k) { print(cpu()) } } print(uid()); b = 1; print(b); print(uid()) }
+probe end { if (execname() == "x") print(1) }
+probe timer.s(3) { print(execname()) }
+probe timer.s(4) { a = execname() == "" ? cpu() : uid(); print(a && execname() == "" && cpu()) }
+probe timer.s(5) { for (i = 0; i < 3; i++) a += user_mode(); printf("%s %d\\n", execname(), a) }
+""",
+}
+
+
+@pytest.mark.parametrize("verbose", [False, True], ids=["plain", "v"])
+@pytest.mark.parametrize("unopt", [False, True], ids=["opt", "u"])
+@pytest.mark.parametrize("name", sorted(SCRIPTS))
+def test_p2_layout(name: str, unopt: bool, verbose: bool, tmp_path) -> None:
+    script = tmp_path / f"{name}.stp"
+    script.write_text(SCRIPTS[name].lstrip())
+    argv = ["-p2", str(script)] + (["-u"] if unopt else []) + (["-v"] if verbose else [])
+    stap = run([stap_path(), "-r", release(), *argv])
+    mine = run([*stap_ls_cmd(), "check", "-r", release(), *argv])
+    assert stap.returncode == 0, stap.stderr[-2000:]
+    assert mine.returncode == 0, mine.stderr[-2000:]
+    assert mine.stdout == stap.stdout
