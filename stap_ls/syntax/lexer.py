@@ -187,6 +187,48 @@ def quote_string(s: str) -> str:
     return "".join(out)
 
 
+_NEVER = 1 << 62
+
+
+@dataclass(slots=True)
+class Relexed:
+    """What :meth:`Lexer.retokenize` did: ``tokens[:kept]`` are the old
+    ``old_toks[:kept]``, the next ``scanned`` tokens are new, and (when
+    ``delta`` is not None) the rest are ``old_toks[resumed:]`` moved by
+    ``delta`` characters."""
+
+    tokens: list[Tok]
+    kept: int
+    resumed: int
+    scanned: int
+    delta: int | None
+
+
+def common_prefix(a: str, b: str) -> int:
+    """Length of the common prefix of two strings (binary search over slices)."""
+    lo, hi = 0, min(len(a), len(b))
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if a[lo:mid] == b[lo:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def common_suffix(a: str, b: str, limit: int) -> int:
+    """Length of the common suffix of two strings, at most ``limit``."""
+    lo, hi = 0, max(0, limit)
+    na, nb = len(a), len(b)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if a[na - mid:na - lo] == b[nb - mid:nb - lo]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
 class Lexer:
     """Turns a :class:`SourceFile` into a list of :class:`Tok`."""
 
@@ -198,21 +240,101 @@ class Lexer:
         self.used_args: set[int] = set()
         #: (source, start, end, message) of comments/blocks left open
         self.warnings: list[tuple[SourceFile, int, int, str]] = []
+        self._stop_from = _NEVER
+        self._resync = None
 
     def tokenize(self, source: SourceFile) -> list[Tok]:
         toks: list[Tok] = []
         self._scan(source, source.text, 0, None, toks, False)
         return toks
 
+    def retokenize(self, source: SourceFile, old: SourceFile, old_toks: list[Tok],
+                   old_warnings: list[tuple[SourceFile, int, int, str]]) -> Relexed:
+        """Tokens of ``source``, an edited version of ``old`` whose tokens were
+        ``old_toks`` (and warnings ``old_warnings``), scanning only around the
+        edit; equal to :meth:`tokenize` (every token is a new object naming
+        ``source``).
+
+        The scanner is a loop of regex matches whose only state is the
+        position, so scanning may restart at any old match boundary whose
+        earlier matches looked only at unchanged text (a match looks at most
+        one character past its end, or three past its start for operators),
+        and may stop at the first token, past the edit, that starts where an
+        old token started (shifted): from there the text and so the matches
+        are the old ones.  Matches that look to the end of the text (an
+        unclosed comment, embedded block or a string before a final
+        backslash) are never before the restart point, except for the
+        backslash case, which scans the whole text."""
+        new, text = source.text, old.text
+        if text.endswith("\\") or new.endswith("\\") or not old_toks:
+            toks = self.tokenize(source)
+            return Relexed(toks, 0, len(old_toks), len(toks), None)
+        p = common_prefix(text, new)
+        s = common_suffix(text, new, min(len(text), len(new)) - p)
+        delta = len(new) - len(text)
+        new_edit_end = len(new) - s
+        # keep old_toks[:i]: every token with end + 3 <= p
+        lo, hi = 0, len(old_toks)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if old_toks[mid].end + 3 <= p:
+                lo = mid + 1
+            else:
+                hi = mid
+        i = lo
+        restart = old_toks[i - 1].end if i else 0
+        out = [Tok(t.kind, t.value, source, t.start, t.end, t.ws_before, t.message, t.chain)
+               for t in old_toks[:i]]
+        warnings = [(source, ws, we, m) for _src, ws, we, m in old_warnings if we <= restart]
+        self.warnings = []
+        found: list[int] = []
+
+        def resync(ts: int) -> bool:
+            want = ts - delta
+            a, b = i, len(old_toks)
+            while a < b:
+                m = (a + b) // 2
+                if old_toks[m].start < want:
+                    a = m + 1
+                else:
+                    b = m
+            if a < len(old_toks) and old_toks[a].start == want:
+                found.append(a)
+                return True
+            return False
+
+        self._stop_from, self._resync = new_edit_end, resync
+        try:
+            ws_at_stop = self._scan(source, new, 0, None, out, False, restart)
+        finally:
+            self._stop_from, self._resync = _NEVER, None
+        warnings.extend(self.warnings)
+        n_new = len(out) - i
+        j = found[0] if found else len(old_toks)
+        if found:
+            resume = old_toks[j].start
+            for k in range(j, len(old_toks)):
+                t = old_toks[k]
+                out.append(Tok(t.kind, t.value, source, t.start + delta, t.end + delta,
+                               t.ws_before, t.message, t.chain))
+            out[i + n_new].ws_before = bool(ws_at_stop)
+            warnings.extend((source, ws + delta, we + delta, m)
+                            for _src, ws, we, m in old_warnings if ws >= resume)
+        self.warnings = warnings
+        return Relexed(out, i, j, n_new, delta if found else None)
+
     # -- internals ---------------------------------------------------------
     def _scan(self, source: SourceFile, text: str, base: int, subst: Tok | None,
-              out: list[Tok], nested: bool) -> None:
-        """Scan ``text``.  When ``subst`` is given, ``text`` is a command-line
-        argument pasted at that token; every token gets its span."""
+              out: list[Tok], nested: bool, pos: int = 0) -> bool | None:
+        """Scan ``text`` from ``pos``.  When ``subst`` is given, ``text`` is a
+        command-line argument pasted at that token; every token gets its span.
+        Returns None, or (re-scanning) whether whitespace came before the
+        token at which the scan stopped."""
         ws = False
         keywords = self.keywords
         append = out.append
-        for m in _TOKEN_RE.finditer(text):
+        stop_from = self._stop_from if subst is None else _NEVER
+        for m in _TOKEN_RE.finditer(text, pos):
             kind = m.lastgroup
             s, e = m.start(), m.end()
             if subst is None:
@@ -222,6 +344,8 @@ class Lexer:
             if kind == "ws" or kind == "hash" or kind == "lcomment" or kind == "bcomment":
                 ws = True
                 continue
+            if ts >= stop_from and self._resync(ts):      # type: ignore[misc]
+                return ws
             v = m.group()
             if kind == "ident":
                 if v[0] == "@":

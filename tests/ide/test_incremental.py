@@ -59,18 +59,22 @@ def test_unchanged_declarations_are_reused():
     assert edited[end_probe.span.start:end_probe.span.end] == "probe end { print(a) }"
 
 
-def test_incremental_path_is_used_not_the_fallback(caplog):
-    """If pass 1's internals change, parse_incremental falls back to parse_file
-    (correct but slow); this test says when that happens."""
-    import logging
-    from stap_ls.ide import incremental
-    incremental._warned.clear()
+def test_first_return_notes_survive_reuse():
+    """pass 1's "'return' not in function context" check runs on reused
+    declarations too (their notes travel with the cached trees)."""
     text = "probe begin { return }\nprobe end { x = 1 }\nfunction f() { return 1 }\n"
     cache = DeclCache()
-    with caplog.at_level(logging.ERROR, logger="stap_ls.ide"):
-        edited = text.replace("x = 1", "x = 2")
-        for t in (text, edited, "\n" + edited):
-            res = parse_incremental(SourceFile("r.stp", t), ParseOptions(), cache)
-            assert _key(res) == _key(parse_file(SourceFile("r.stp", t), ParseOptions()))
-    assert not incremental._warned, caplog.text
+    edited = text.replace("x = 1", "x = 2")
+    for t in (text, edited, "\n" + edited):
+        res = parse_incremental(SourceFile("r.stp", t), ParseOptions(), cache)
+        assert _key(res) == _key(parse_file(SourceFile("r.stp", t), ParseOptions()))
+        assert [d.message for d in res.errors] == ["found 'return' not in function context"]
     assert cache.reused == 3
+
+
+def test_ide_names_are_the_syntax_layer_api():
+    from stap_ls.syntax import incremental as syntax_incremental
+    assert DeclCache is syntax_incremental.DeclCache
+    cache = DeclCache()
+    parse_incremental(SourceFile("s.stp", "probe begin { x = 1 }\n"), ParseOptions(), cache)
+    assert cache.last is not None and cache.parsed == 1
