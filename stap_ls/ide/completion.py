@@ -553,6 +553,8 @@ def _var_arg(a: Analysis, r, start: int, typed: str) -> Completions:
 
 
 _CHAIN_RE = re.compile(r"(\$\w+)((?:\s*->\s*\w+)*)\s*$")
+_VAR_CHAIN_RE = re.compile(r'@var\s*\(\s*"(\w+)(?:@[^"]*)?"\s*(?:,\s*"[^"]*"\s*)?\)'
+                           r"((?:\s*->\s*\w+)*)\s*$")
 _CAST_RE = re.compile(r'@cast\s*\((?:[^()]|\([^()]*\))*?,\s*"([^"]+)"\s*(?:,\s*"([^"]*)"\s*)?\)'
                       r"((?:\s*->\s*\w+)*)\s*$")
 
@@ -573,12 +575,13 @@ def _members(a: Analysis, r, before: str, start: int, typed: str) -> Completions
         except Exception:
             ref = None
     else:
-        m = _CHAIN_RE.search(before)
+        m = _CHAIN_RE.search(before) or _VAR_CHAIN_RE.search(before)
         if m and r.kind == "probe":
             names = re.findall(r"\w+", m.group(2) or "")
             info = target_info(a, _points_for(a, r), r.start)
+            want = m.group(1).lstrip("$")
             for v in info.vars:
-                if "$" + v.name == m.group(1):
+                if v.name == want:
                     ref = v.type_ref
                     break
     if ref is None:
