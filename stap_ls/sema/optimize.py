@@ -48,8 +48,8 @@ def reachable_functions(prog: Program) -> set[int]:
         if id(fi) in seen:
             continue
         seen.add(id(fi))
-        if isinstance(fi.body, A.Block):
-            work.extend(_calls(fi.body, prog.referents))
+        if fi.body is not None and not isinstance(fi.body, A.EmbeddedCode):
+            work.extend(_calls(fi.body, prog.referents))   # a singleton body is no Block
     return seen
 
 
@@ -101,7 +101,9 @@ class Optimizer:
         for n in A.walk(node):
             if isinstance(n, A.PrintFormat) and not n.name.startswith("sprint"):
                 return False                    # output is a side effect; sprintf is not
-            if isinstance(n, (A.EmbeddedExpr, A.EmbeddedCode, A.NextStmt)):
+            if isinstance(n, (A.EmbeddedExpr, A.EmbeddedCode)) and "/* pure */" not in n.code:
+                return False                    # stap's kludge: a /* pure */ marker is trusted
+            if isinstance(n, A.NextStmt):
                 return False
             if isinstance(n, A.FunctionCall):
                 for fi in self.p.referents.get(id(n)) or []:
@@ -205,7 +207,7 @@ class Optimizer:
         for dp in self.p.probes:
             self._dead_assign(dp.body, read)
         for fi in self.p.all_functions():
-            if isinstance(fi.body, A.Block):
+            if fi.body is not None and not isinstance(fi.body, A.EmbeddedCode):
                 self._dead_assign(fi.body, read)
 
     def _dead_assign(self, node, read) -> None:
