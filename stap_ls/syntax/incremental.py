@@ -344,13 +344,17 @@ def _chunk_key(terms, items, start: int, end: int, src: SourceFile, popts: tuple
 
 
 class _Mover:
-    """Copies a tree, moving spans of ``old`` by ``delta`` into ``new``."""
+    """Copies trees, moving spans of ``old`` by ``delta`` into ``new``.
+
+    Each node class gets a copier (generated once from its dataclass
+    fields) that copies span fields, child nodes and lists of them and
+    shares everything else (strings, numbers)."""
 
     __slots__ = ("old", "new", "delta", "map")
 
     def __init__(self, old: SourceFile, new: SourceFile, delta: int) -> None:
         self.old, self.new, self.delta = old, new, delta
-        #: id(old node) -> its copy
+        #: id(old ReturnStmt) -> its copy
         self.map: dict[int, object] = {}
 
     def span(self, s: Span | None) -> Span | None:
@@ -359,26 +363,7 @@ class _Mover:
         return Span(self.new, s.start + self.delta, s.end + self.delta)
 
     def node(self, n):
-        if isinstance(n, list):
-            return [self.node(x) for x in n]
-        if not dataclasses.is_dataclass(n) or isinstance(n, (Span, Diagnostic)):
-            return n
-        cls = type(n)
-        c = cls.__new__(cls)
-        for f in _fields(cls):
-            v = getattr(n, f)
-            tv = type(v)
-            if tv is Span:
-                v = self.span(v)
-            elif tv is list:
-                v = [self.node(x) for x in v]
-            elif tv in _LEAF:
-                pass
-            elif dataclasses.is_dataclass(v):
-                v = self.node(v)
-            object.__setattr__(c, f, v)
-        self.map[id(n)] = c
-        return c
+        return _move(n, self.old, self.new, self.delta, self.map)
 
     def diag(self, d: Diagnostic) -> Diagnostic:
         if self.delta == 0 and self.old is self.new:
@@ -387,13 +372,50 @@ class _Mover:
         return dataclasses.replace(d, span=self.span(d.span), related=rel)
 
 
+_COPIERS: dict[type, object] = {}
+
+
+def _move(n, old: SourceFile, new: SourceFile, d: int, memo: dict):
+    """A copy of ``n`` (node, list or leaf) with ``old``'s spans moved."""
+    copier = _COPIERS.get(type(n))
+    if copier is None:
+        if isinstance(n, list):
+            return [_move(x, old, new, d, memo) for x in n]
+        if not dataclasses.is_dataclass(n) or isinstance(n, (Span, Diagnostic)):
+            return n
+        copier = _COPIERS[type(n)] = _make_copier(type(n))
+    return copier(n, old, new, d, memo)      # type: ignore[operator]
+
+
+def _make_copier(cls: type):
+    """One class's copier: Python source generated from its fields, compiled once."""
+    frozen = cls.__dataclass_params__.frozen        # type: ignore[attr-defined]
+    lines = ["def copy(n, old, new, d, memo):", "    c = new_(cls)"]
+    for name in (f.name for f in dataclasses.fields(cls)):
+        store = f"    setattr_(c, {name!r}, v)" if frozen else f"    c.{name} = v"
+        lines += [f"    v = n.{name}",
+                  "    t = type(v)",
+                  "    if t is Span:",
+                  "        if v.source is old:",
+                  "            v = Span(new, v.start + d, v.end + d)",
+                  "    elif t is list:",
+                  "        nv = []",
+                  "        for x in v:",
+                  "            cp = copiers.get(type(x))",
+                  "            nv.append(cp(x, old, new, d, memo) if cp is not None",
+                  "                      else move(x, old, new, d, memo))",
+                  "        v = nv",
+                  "    elif t not in leaf:",
+                  "        cp = copiers.get(t)",
+                  "        v = cp(v, old, new, d, memo) if cp is not None else move(v, old, new, d, memo)",
+                  store]
+    if cls is A.ReturnStmt:
+        lines.append("    memo[id(n)] = c")
+    lines.append("    return c")
+    scope = {"new_": cls.__new__, "cls": cls, "Span": Span, "move": _move, "leaf": _LEAF,
+             "copiers": _COPIERS, "setattr_": object.__setattr__}
+    exec(compile("\n".join(lines), f"<copier for {cls.__name__}>", "exec"), scope)
+    return scope["copy"]
+
+
 _LEAF = frozenset({str, int, bool, type(None), float})
-_FIELDS: dict[type, tuple[str, ...]] = {}
-
-
-def _fields(cls: type) -> tuple[str, ...]:
-    names = _FIELDS.get(cls)
-    if names is None:
-        names = tuple(f.name for f in dataclasses.fields(cls))
-        _FIELDS[cls] = names
-    return names

@@ -313,10 +313,8 @@ class Lexer:
         j = found[0] if found else len(old_toks)
         if found:
             resume = old_toks[j].start
-            for k in range(j, len(old_toks)):
-                t = old_toks[k]
-                out.append(Tok(t.kind, t.value, source, t.start + delta, t.end + delta,
-                               t.ws_before, t.message, t.chain))
+            out += [Tok(t.kind, t.value, source, t.start + delta, t.end + delta, t.ws_before,
+                        t.message, t.chain) for t in old_toks[j:]]
             out[i + n_new].ws_before = bool(ws_at_stop)
             warnings.extend((source, ws + delta, we + delta, m)
                             for _src, ws, we, m in old_warnings if ws >= resume)
