@@ -6,11 +6,15 @@ objects:
 
 * in a probe header, probe points component by component: built-in families
   (:data:`PROBE_TREE`) and tapset aliases, their sub-points and parameters;
-  inside a string argument, kernel functions, tracepoints, file paths,
-  process functions and SDT marks from the target model;
+  inside a string argument, from the target model: kernel functions,
+  tracepoints, module names (``module("``) and their functions, file paths,
+  a binary's functions (``name@file:line`` with DWARF), PLT entries, SDT
+  providers and marks, and the shared libraries it loads (``.library("``);
+  the lists are memoised in ``Environment.memo``, so a request only filters;
+* ``@var("``: the variables in scope at the probe's points;
 * in a body after ``$``/``$$``, the target variables the probe really has;
-  after ``->``, the members of the type reached so far (``$var->a->`` or
-  ``@cast(p, "type")->``);
+  after ``->``, the members of the type reached so far (``$var->a->``,
+  ``@var("v")->a->`` or ``@cast(p, "type")->``);
 * after ``@``, the ``@`` operators and macros;
 * elsewhere, keywords, locals, parameters, globals, functions (with their
   signature; documentation comes with :func:`resolve`), alias variables.
