@@ -330,15 +330,23 @@ def _parse_chunks(source: SourceFile, opts: P.ParseOptions, cache: DeclCache, te
 
 def _chunk_key(terms, items, start: int, end: int, src: SourceFile, popts: tuple
                ) -> tuple[tuple, int]:
-    """A chunk's cache key: its text in ``src``, its terminals, and the
-    parser options; and the offset of its first token of ``src`` (-1: none)."""
+    """A chunk's cache key: the text of ``src`` from the first to the last
+    offset any of its items names (a macro body or the ``%(`` of an error
+    may lie before the chunk), its terminals, and the parser options; and
+    that first offset (-1: no item names ``src``)."""
     first = last = -1
     for t in terms[start:end]:
         it = items[t.start_pos]
-        if isinstance(it, Tok) and it.source is src:
-            if first < 0:
-                first = it.start
-            last = it.end
+        if isinstance(it, PPError):
+            refs = [it.tok] + [r for _m, r in it.related]
+        else:
+            refs = [it]
+        for r in refs:
+            if isinstance(r, Tok) and r.source is src:
+                if first < 0 or r.start < first:
+                    first = r.start
+                if r.end > last:
+                    last = r.end
     text = src.text[first:last] if first >= 0 else ""
     return (text, tuple((t.type, str(t)) for t in terms[start:end]), popts), first
 

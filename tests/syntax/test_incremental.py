@@ -176,3 +176,20 @@ def test_error_at_end_of_file_follows_the_end():
         src = SourceFile("e.stp", t)
         assert summary(parse_file_incremental(src, opts, cache), src) == \
             summary(parse_file(src, opts), src)
+
+
+def test_spans_before_a_declaration_do_not_move_with_it():
+    """A declaration's tree or errors may name earlier text (a macro body; the
+    '%(' of a conditional left open): an edit between the two must not
+    move those spans."""
+    opts = _options(False)
+    text = ("@define two %( (1 + 1) %)\nprobe begin { x = 1 }\nprobe end { y = @two }\n"
+            "%( kernel_v >= \"2.6\" %? probe timer.s(1) { z = 1 }\n")
+    cache = DeclCache()
+    parse_file_incremental(SourceFile("m.stp", text), opts, cache)
+    at = text.index("x = 1")
+    for edited in (text[:at] + " " + text[at:], text[:at] + "\n\n" + text[at:]):
+        src = SourceFile("m.stp", edited)
+        fresh_src = SourceFile("m.stp", edited)
+        assert summary(parse_file_incremental(src, opts, cache), src) == \
+            summary(parse_file(fresh_src, opts), fresh_src)
