@@ -9,11 +9,17 @@ against stap -p1 on the installed examples.
 * examples: for each example with a .meta test_check line, ``stap-ls check
   -p1`` in-process (library loaded once) and ``stap -r RELEASE -p1`` as a
   process, with the ratio.
+* incremental: pass 1 of bench/bench_lsp.py's 1,000-line script after a
+  one-character edit (insert, then delete, an ``x`` in the middle), through
+  :func:`stap_ls.syntax.incremental.parse_file_incremental`, beside a full
+  ``parse_file``; once as the script is (no preprocessor work) and once with a
+  ``%( %)`` conditional at its top (the file is then preprocessed whole).
 
 Wall-clock figures on a shared machine are noisy, so CPU time is printed
 beside them; each library figure is the median of --repeat runs.
 
     .venv/bin/python bench/bench_parse.py [--repeat N] [--jobs N] [--examples N]
+        [--no-library] [--no-examples] [--edits N]
 """
 
 from __future__ import annotations
@@ -109,20 +115,66 @@ def examples(rel: str, limit: int | None) -> None:
     print(f"  ratio stap / stap-ls: {stap_total / ours_total:.1f}x")
 
 
+def _pct(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+
+
+def incremental(edits: int) -> None:
+    from bench.bench_lsp import script
+    from stap_ls.syntax.incremental import DeclCache, parse_file_incremental
+    from stap_ls.syntax.parser import ParseOptions, parse_file
+    from stap_ls.syntax.printer import print_file
+    from stap_ls.text import SourceFile
+    base = script()
+    cond = '%( kernel_v >= "2.6" %? global extra %: global other %)\n'
+    for label, text in (("plain", base), ("with a %( %) conditional", cond + base)):
+        opts = ParseOptions()
+        cache = DeclCache()
+        parse_file_incremental(SourceFile("b.stp", text), opts, cache)
+        pos = text.index("\n", len(text) // 2) + 3
+        wall, cpu = [], []
+        for k in range(edits):
+            edited = text[:pos] + ("x" if k % 2 == 0 else "") + text[pos:]
+            t, c = time.perf_counter(), time.process_time()
+            res = parse_file_incremental(SourceFile("b.stp", edited), opts, cache)
+            wall.append(time.perf_counter() - t)
+            cpu.append(time.process_time() - c)
+        full = []
+        for _ in range(5):
+            t = time.perf_counter()
+            fresh = parse_file(SourceFile("b.stp", edited), opts)
+            full.append(time.perf_counter() - t)
+        assert print_file(res.file) == print_file(fresh.file)
+        print(f"incremental re-parse after a 1-char edit ({label}, {text.count(chr(10))} lines): "
+              f"p50 {_pct(wall, 50) * 1000:.1f} ms  p95 {_pct(wall, 95) * 1000:.1f} ms wall, "
+              f"CPU p50 {_pct(cpu, 50) * 1000:.1f} ms  p95 {_pct(cpu, 95) * 1000:.1f} ms; "
+              f"{cache.parsed} declaration(s) parsed, {cache.reused} reused, "
+              f"{cache.scanned} token(s) scanned; full parse_file p50 "
+              f"{_pct(full, 50) * 1000:.0f} ms")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--examples", type=int, default=0, help="only the first N (0: all)")
     ap.add_argument("--no-examples", action="store_true")
+    ap.add_argument("--no-library", action="store_true", help="skip the library figures")
+    ap.add_argument("--edits", type=int, default=60, help="edits for the incremental figure")
     args = ap.parse_args(argv)
-    rel = oracle.release()
     print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    incremental(args.edits)
+    rel = oracle.release()
     colds, warms = [], []
-    for _ in range(args.repeat):
+    for _ in range(0 if args.no_library else args.repeat):
         with tempfile.TemporaryDirectory() as cache:
             colds.append(cold(rel, cache, args.jobs))
             warms.extend(warm(rel, cache) for _ in range(3))
+    if args.no_library:
+        if not args.no_examples:
+            examples(rel, args.examples or None)
+        return 0
     wall = statistics.median(c[0] for c in colds)
     cpu = statistics.median(c[1] for c in colds)
     print(f"library cold ({colds[0][2]} files, {args.jobs} processes): {wall:.2f}s wall, "
