@@ -9,11 +9,14 @@
 * ``$var`` in probes with no target context (``begin``, ``end``, ``timer``
   ...): "unresolved target-symbol expression";
 * tapset functions marked ``/* guru */`` called from a script without ``-g``;
-* probes whose body is empty are elided (unless ``-u``), with stap's warning.
+* probes whose body is empty are elided (unless ``-u``), with stap's warning;
+* what a probe's context allows (utrace ``$`` variables, procfs ``$value``,
+  absolute statements, probe conditions, lvalues): :mod:`contextchecks`.
 """
 
 from __future__ import annotations
 
+from stap_ls.sema.contextchecks import check_contexts
 from stap_ls.sema.program import STATS, DerivedProbe, FunctionInfo, Program, VarInfo
 from stap_ls.sema.types import describe, tok_span
 from stap_ls.syntax import ast as A
@@ -115,6 +118,7 @@ def check_program(prog: Program, opts, user_files: set[str]) -> list[Diagnostic]
                                       "stat locals not supported, missing global declaration? ",
                                       v.span, "semantic", kind="semantic error",
                                       saw=f"identifier '{v.name}'", marker="at"))
+    out.extend(check_contexts(prog, opts))
     return out
 
 

@@ -36,6 +36,10 @@ def format_types(fmt: str) -> list[str]:
     return out
 
 
+#: utrace probe families: their $variables are checked by contextchecks
+_UTRACE_FAMILIES = ("process.begin", "process.end", "process.thread", "process.syscall")
+
+
 def describe(e) -> str:
     """stap's description of an expression's token: identifier 'x', number '1', ..."""
     if isinstance(e, A.Symbol):
@@ -397,11 +401,15 @@ class TypeInference:
         """The target model's type for a target expression; its complaint, once."""
         if self.resolve_target is None or self.current_probe is None:
             return None
+        if (self.current_probe.family or "").startswith(_UTRACE_FAMILIES):
+            return None     # plain longs; contextchecks says which exist where
         t, diag = self.resolve_target(self.current_probe, e)
         if diag is not None and id(e) not in self._target_done and not self.in_defined:
             self._target_done.add(id(e))
             source = getattr(self.current_probe.target, "source", "")
-            if diag.severity == Severity.ERROR and source not in ("dwarf", ""):
+            certain = isinstance(e, A.TargetSymbol) and e.name == "$return" \
+                and not self.current_probe.is_return
+            if diag.severity == Severity.ERROR and source not in ("dwarf", "") and not certain:
                 # without debug information the model's answer is approximate (BTF,
                 # kallsyms): say so, but do not fail what stap could not check here
                 self.errors.append(Diagnostic(Severity.WARNING, diag.message, diag.span,
