@@ -40,7 +40,7 @@ from stap_ls.options import StapOptions
 from stap_ls.syntax import ast as A
 from stap_ls.targets.base import (BTF, DWARF, SDT, SYMBOLS, FunctionInfo, TargetError,
                                   TypeInfo, TypeRef, Var)
-from stap_ls.targets.elfinfo import find_executable
+from stap_ls.targets.elfinfo import find_executable, script_interpreter
 from stap_ls.targets.model import TargetModel
 from stap_ls.targets.suggest import suggest
 from stap_ls.text import Diagnostic, Severity, Span
@@ -400,8 +400,13 @@ class _Resolver:
         rest = c[1:]
         kind = rest[0].functor
         path: str | None = None
+        if target is None and self.opts.command and kind in ("function", "statement", "plt",
+                                                             "mark", "library"):
+            target = self.opts.command.split()[0]   # -c COMMAND: its executable
         if isinstance(target, str):
             path = find_executable(target)
+            if path is not None and kind in ("function", "statement", "plt", "mark", "library"):
+                path = script_interpreter(path) or path     # a #! script: its interpreter
             if path is None:
                 if kind in ("begin", "end", "thread", "syscall", "insn"):
                     # stap accepts these for a path that does not exist (yet)

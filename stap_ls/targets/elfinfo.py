@@ -233,3 +233,25 @@ def find_executable(name: str, cwd: str | None = None) -> str | None:
         if os.path.isfile(p) and os.access(p, os.X_OK):
             return os.path.realpath(p)
     return None
+
+
+def script_interpreter(path: str) -> str | None:
+    """The interpreter of a ``#!`` script (resolved as stap does), or None.
+
+    stap probes a script's interpreter when ``process("SCRIPT").function``
+    and friends name a script rather than an ELF file.
+    """
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(256)
+    except OSError:
+        return None
+    if not head.startswith(b"#!"):
+        return None
+    words = head[2:].split(b"\n", 1)[0].split()
+    if not words:
+        return None
+    interp = find_executable(words[0].decode(errors="replace"))
+    if interp is None:
+        return None
+    return interp
