@@ -23,11 +23,17 @@ kept in a :class:`DeclCache` (one per document):
    mutated, so older results stay valid.
 4. **file checks** — duplicate globals and ``return`` outside functions, as
    ``parse_file`` does them (linear in the number of declarations).
+
+An exception inside this module is a bug: it is logged, the cache is
+cleared, ``DeclCache.fallbacks`` counts it and ``parse_file`` answers.
+``tests/syntax/test_incremental.py`` compares results with ``parse_file``
+after random edits (and fails on any fallback).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 from bisect import bisect_left
 from dataclasses import dataclass, field
 
@@ -40,6 +46,8 @@ from stap_ls.syntax.preprocessor import PPError, Preprocessor
 from stap_ls.text import Diagnostic, Related, Severity, SourceFile, Span
 
 __all__ = ["DeclCache", "parse_file_incremental", "common_prefix"]
+
+log = logging.getLogger("stap_ls.syntax")
 
 #: operators that make the preprocessor do something (besides library macros)
 _PP_OPERATORS = frozenset({"%(", "%?", "%:", "%)", "@define"})
@@ -89,6 +97,8 @@ class DeclCache:
     parsed: int = 0
     #: tokens scanned by the last parse (all of them when lexing started over)
     scanned: int = 0
+    #: parses that met an internal error here and were answered by parse_file
+    fallbacks: int = 0
 
 
 def parse_file_incremental(source: SourceFile, opts: P.ParseOptions | None,
@@ -98,6 +108,16 @@ def parse_file_incremental(source: SourceFile, opts: P.ParseOptions | None,
     opts = opts or P.ParseOptions()
     if cache is None:
         return P.parse_file(source, opts)
+    try:
+        return _parse(source, opts, cache)
+    except Exception:       # a bug here must not cost the user pass 1
+        log.exception("incremental pass 1 failed on %s; parsing the whole file", source.name)
+        cache.entries, cache.last = {}, None
+        cache.fallbacks += 1
+        return P.parse_file(source, opts)
+
+
+def _parse(source: SourceFile, opts: P.ParseOptions, cache: DeclCache) -> P.ParseResult:
     version = opts.language_version
     lex_key = (tuple(opts.args), version)
     last = cache.last if cache.last is not None and cache.last.lex_key == lex_key else None

@@ -111,6 +111,7 @@ def _check_sequence(text: str, edits, opts: ParseOptions) -> DeclCache:
         fresh_src = SourceFile("t.stp", text)
         fresh = parse_file(fresh_src, opts)
         assert summary(inc, src) == summary(fresh, fresh_src), (pos, cut, piece, text)
+    assert cache.fallbacks == 0
     return cache
 
 
@@ -193,3 +194,19 @@ def test_spans_before_a_declaration_do_not_move_with_it():
         fresh_src = SourceFile("m.stp", edited)
         assert summary(parse_file_incremental(src, opts, cache), src) == \
             summary(parse_file(fresh_src, opts), fresh_src)
+
+
+def test_an_internal_error_falls_back_to_a_whole_parse(monkeypatch, caplog):
+    from stap_ls.syntax import incremental
+
+    def broken(*_args):
+        raise IndexError("simulated bug")
+
+    opts = _options(False)
+    cache = DeclCache()
+    parse_file_incremental(SourceFile("b.stp", "probe begin { x = 1 }\n"), opts, cache)
+    monkeypatch.setattr(incremental, "_splice_terminals", broken)
+    src = SourceFile("b.stp", "probe begin { x = 12 }\n")
+    res = parse_file_incremental(src, opts, cache)
+    assert cache.fallbacks == 1 and "simulated bug" in caplog.text
+    assert summary(res, src) == summary(parse_file(src, opts), src)
