@@ -82,6 +82,8 @@ class StapServer(LanguageServer):
         self.loop: asyncio.AbstractEventLoop | None = None
         self._env_generation = 0
         self.announced: set[str] = set()
+        #: an environment loaded before the client came (``serve --daemon``)
+        self.preloaded: Environment | None = None
 
     # -- plumbing ----------------------------------------------------------------
     def uri_of(self, name: str) -> str:
@@ -108,14 +110,25 @@ class StapServer(LanguageServer):
 
     def current_env(self) -> Environment:
         if self.env is None:
-            self.env = quick_environment(self.settings)
+            self.env = self._preloaded_for(self.settings) or quick_environment(self.settings)
         return self.env
+
+    def _preloaded_for(self, settings: Settings) -> Environment | None:
+        pre = self.preloaded
+        if pre is None or pre.settings.environment_key != settings.environment_key:
+            return None
+        pre.settings = settings
+        return pre
 
     # -- environment ---------------------------------------------------------------
     def start_loading(self) -> None:
         self._env_generation += 1
         gen = self._env_generation
         settings = self.settings
+        pre = self._preloaded_for(settings)
+        if pre is not None:
+            self._loaded(gen, pre, "", False)
+            return
         self.env = quick_environment(settings)
         self.env_ready.clear()
         token = str(uuid.uuid4())
