@@ -285,7 +285,9 @@ def _elaborate(fe, model) -> ElabResult:
     if not _has_errors(diags):
         diags.extend(check_program(prog, fe.options, s.user_names))
     if not fe.options.unoptimized and not _has_errors(diags):
+        from stap_ls.sema.optimize import merge_duplicate_functions
         from stap_ls.sema.stable import hoist_stable_calls
+        merge_duplicate_functions(prog)
         hoist_stable_calls(prog)
     if not _has_errors(diags):
         _global_display(s)

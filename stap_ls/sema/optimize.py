@@ -287,12 +287,24 @@ class Optimizer:
             if empty_then and s.else_ is None and self.side_effect_free(s.cond):
                 self.changed = True
                 return None
+            if empty_then and s.else_ is None:
+                self.changed = True           # stap: "Creating simple evaluation from if"
+                return A.ExprStmt(s.cond.span, s.cond)
             return s
         if isinstance(s, A.ForLoop):
-            s.body = self._stmt(s.body) or A.Block(None, [])
+            body = self._stmt(s.body)
+            if body is None and all(x is None or self.side_effect_free(x)
+                                    for x in (s.init, s.cond, s.incr)):
+                self.changed = True           # stap elides a side-effect-free empty loop
+                return None
+            s.body = body or A.Block(None, [])
             return s
         if isinstance(s, A.ForeachLoop):
-            s.body = self._stmt(s.body) or A.Block(None, [])
+            body = self._stmt(s.body)
+            if body is None:
+                self.changed = True           # stap: "Eliding side-effect-free foreach"
+                return None
+            s.body = body
             return s
         if isinstance(s, A.TryBlock):
             s.body = _as_block(self._block(s.body))
@@ -318,3 +330,53 @@ def _expr_fields(n) -> list[str]:
     if isinstance(n, A.ForLoop):
         return ["init", "incr"]
     return []
+
+
+def merge_duplicate_functions(prog: Program) -> bool:
+    """stap's duplicate-function elimination (not under ``-u``), after type inference.
+
+    Functions whose signature without the name (``:type (param:type, ...)``) and
+    printed body are the same are one function: in the order of stap's function
+    map (by mangled name) the first one wins, and every call of a later one is
+    redirected to it (``ulong_arg(3)`` becomes ``pointer_arg(3)``); the losers are
+    then unreachable and no longer listed.  Repeated until nothing changes, since
+    a merge can make two callers' bodies equal.  Returns whether anything merged.
+    """
+    from stap_ls.sema.p2print import MangledPrinter, mangled
+    merged_any = False
+    for _round in range(10):
+        pr = MangledPrinter(prog, {})
+        keep = reachable_functions(prog)
+        fns = sorted((f for f in prog.all_functions() if id(f) in keep),
+                     key=lambda f: (mangled(f.name, f.file, f.private), f.overload))
+        first: dict[str, FunctionInfo] = {}
+        dupes: dict[int, FunctionInfo] = {}
+        for f in fns:
+            if isinstance(f.body, A.EmbeddedCode):
+                body = "%{" + f.body.code + "%}"
+            else:
+                body = pr.stmt(f.body)
+            sig = (f":{f.return_type} (" + ", ".join(f"{p.name}:{p.type}" for p in f.params)
+                   + ")\n" + body)
+            win = first.setdefault(sig, f)
+            if win is not f:
+                dupes[id(f)] = win
+        if not dupes:
+            return merged_any
+        merged_any = True
+        # bodies are the optimiser's copies (renaming their calls is safe); a
+        # condition is the parsed tree's, so only its referents change
+        roots = [(dp.body, True) for dp in prog.probes]
+        roots += [(dp.condition, False) for dp in prog.probes if dp.condition is not None]
+        roots += [(f.body, True) for f in prog.all_functions()
+                  if not isinstance(f.body, A.EmbeddedCode)]
+        for root, own in roots:
+            for n in A.walk(root):
+                if isinstance(n, A.FunctionCall):
+                    fis = prog.referents.get(id(n))
+                    if fis and any(id(fi) in dupes for fi in fis):
+                        new = [dupes.get(id(fi), fi) for fi in fis]
+                        prog.referents[id(n)] = new
+                        if own:
+                            n.name = new[0].name
+    return merged_any

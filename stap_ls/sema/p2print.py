@@ -27,14 +27,16 @@ class MangledPrinter(Printer):
     def e_Symbol(self, e: A.Symbol) -> str:
         v = self.prog.referents.get(id(e))
         if isinstance(v, VarInfo) and v.kind == "global":
-            return "__global_" + e.name
+            return mangled(e.name, v.file, v.private)
         return e.name
 
     def e_FunctionCall(self, e: A.FunctionCall) -> str:
         fis = self.prog.referents.get(id(e))
         name = e.name
-        if fis:
-            name = f"__global_{e.name}__overload_{self.overloads.get(id(fis[0]), 0)}"
+        if fis and fis[0].private:
+            name = mangled(fis[0].name, fis[0].file, True)
+        elif fis:
+            name = f"__global_{e.name}__overload_{self.overloads.get(id(fis[0]), fis[0].overload)}"
         return f"{name}({', '.join(self.expr(a) for a in e.args)})"
 
 

@@ -28,6 +28,17 @@ probe timer.s(3) { print(execname()) }
 probe timer.s(4) { a = execname() == "" ? cpu() : uid(); print(a && execname() == "" && cpu()) }
 probe timer.s(5) { for (i = 0; i < 3; i++) a += user_mode(); printf("%s %d\\n", execname(), a) }
 """,
+    "duplicate_functions": """
+function a1(n) { return n * 2 }
+function b1(n) { return n * 2 }
+function c1(m) { return m * 2 }
+function w1(n) { return b1(n) + 1 }
+function w2(n) { return a1(n) + 1 }
+probe begin { print(b1(1), c1(2), a1(3), w1(4), w2(5), ulong_arg(3), pointer_arg(3)) }
+""",
+    "singleton_function_body": """
+probe end { w = read_stopwatch_us("wall"); print(w); x = _stp_syscall_nr() }
+""",
 }
 
 
