@@ -89,8 +89,15 @@ class _Match:
 class AliasIndex:
     """The probe-point tree: built-ins plus aliases (with the file each is in)."""
     root: Node = field(default_factory=build_builtin_tree)
+    #: (functor, argument kind) per component -> [(node, functors walked)]: a
+    #: point's matches depend on nothing else, so they are computed once per
+    #: tree (``syscall.*`` walks hundreds of aliases on every elaboration)
+    match_memo: dict = field(default_factory=dict, repr=False, compare=False)
+    #: id(alias) -> (alias, whether its bodies use @probewrite)
+    probewrite_memo: dict = field(default_factory=dict, repr=False, compare=False)
 
     def add_alias(self, alias: A.AliasDecl, file: str) -> None:
+        self.match_memo.clear()
         for name in alias.names:
             node = self.root
             for c in name.components:
@@ -99,6 +106,7 @@ class AliasIndex:
 
     def add_alias_name(self, name: str, file: str) -> None:
         """An alias known only by its printed name (its file not loaded yet)."""
+        self.match_memo.clear()
         node = self.root
         for functor, kind in split_point(name):
             node = node.child(functor, kind)
@@ -149,9 +157,25 @@ class Deriver:
 
     # -- matching -------------------------------------------------------------
     def _match(self, comps: list[A.PPComponent]) -> list[_Match]:
-        out: list[_Match] = []
-        self._walk(self.index.root, comps, 0, [], out)
-        return out
+        key = tuple((c.functor, _arg_kind(c.arg)) for c in comps)
+        memo = self.index.match_memo
+        hit = memo.get(key)
+        if hit is None:
+            out: list[_Match] = []
+            self._walk(self.index.root, comps, 0, [], out)     # a failure is not memoised
+            memo[key] = [(m.node, tuple(c.functor for c in m.comps)) for m in out]
+            return out
+        return [_Match(node, [A.PPComponent(f, comps[i].arg, comps[i].span)
+                              for i, f in enumerate(functors)], list(comps[len(functors):]))
+                for node, functors in hit]
+
+    def _uses_probewrite(self, alias: A.AliasDecl) -> bool:
+        hit = self.index.probewrite_memo.get(id(alias))
+        if hit is None or hit[0] is not alias:
+            bodies = [b for b in (alias.body, alias.body2) if b is not None]
+            hit = (alias, any(isinstance(n, A.ProbewriteOp) for b in bodies for n in A.walk(b)))
+            self.index.probewrite_memo[id(alias)] = hit
+        return hit[1]
 
     def _walk(self, node: Node, comps, pos, walked, out) -> None:
         if pos == len(comps):
@@ -216,7 +240,7 @@ class Deriver:
             try:
                 res = self._derive(pp, b, [user_text], decl, file, 0, pp)
             except SemError as e:
-                if pp.optional:
+                if pp.optional or pp.sufficient:    # '!' implies '?' in stap
                     continue
                 diags.extend(e.chain)
                 head = pp.components[0] if pp.components else None
@@ -234,6 +258,8 @@ class Deriver:
             for dp in res:
                 dp.condition = pp.condition
             out.extend(res)
+            if res and pp.sufficient:           # a sufficient point that matched ends the list
+                break
         return out, diags
 
     def _derive(self, pp: A.ProbePoint, body: A.Block, chain: list[str], decl: A.ProbeDecl,
@@ -277,15 +303,15 @@ class Deriver:
                     self.warn(d)
                 out = []
                 for i, cp in enumerate(res.points):
-                    t = cp.text + ("?" if pp.optional else "")
+                    t = cp.text + ("!" if pp.sufficient else "?" if pp.optional else "")
                     out.append(DerivedProbe(decl, pp, t, list(chain), body if i == 0 else clone(body),
                                             file, target=cp, family=cp.family,
                                             is_return=cp.is_return, location=pp))
                 return out
-        if pp.optional:
-            text += "?"
-        elif pp.sufficient:
+        if pp.sufficient:
             text += "!"
+        elif pp.optional:
+            text += "?"
         return [DerivedProbe(decl, pp, text, list(chain), body, file, target=target,
                              family=family, is_return=is_return, location=pp)]
 
@@ -309,10 +335,14 @@ class Deriver:
         op = " += " if alias.epilogue else " = "
         new_chain = [f"{name_text}{op}{rhs_text}"] + chain
         abody = clone(alias.body)
-        _fold_probewrite(abody, _written_names(body))
+        probewrite = self._uses_probewrite(alias)      # most aliases: nothing to fold
+        written = _written_names(body) if probewrite else set()
+        if probewrite:
+            _fold_probewrite(abody, written)
         if alias.body2 is not None:
             abody2 = clone(alias.body2)
-            _fold_probewrite(abody2, _written_names(body))
+            if probewrite:
+                _fold_probewrite(abody2, written)
             stmts = [abody, body, abody2]
         elif alias.epilogue:
             stmts = [body, abody]

@@ -317,7 +317,7 @@ class _Resolver:
                       "probe-point")
             return
         tps = self.model.tracepoints(arg)
-        if not tps and not self.model.is_running and not self.model.tracepoints("*:*", False):
+        if not tps and not self.model.is_running and not self.model.has_tracepoints():
             km = kernel_model(self.model)
             if km is not self.model:
                 self.warn(kernel_fallback_note(self.model))
@@ -360,16 +360,13 @@ class _Resolver:
         is_ret = any(x.functor == "return" for x in rest[1:])
         arg = _arg(rest[0])
         if rest[0].functor == "function" and isinstance(arg, str):
-            syms = kernel_model(self.model).symbols()
-            if syms is not None:
-                names = [n for n, m in syms.owner.items()
-                         if fnmatch.fnmatchcase(n, arg)
-                         and (m == "kernel" if module is None else
-                              fnmatch.fnmatchcase(m, str(module)))]
+            km = kernel_model(self.model)
+            if km.symbols() is not None:
+                names = km.kernel_symbols_matching(arg, None if module is None else str(module))
                 if not names:
                     self.no_match()
                     return
-                for n in sorted(names):
+                for n in names:
                     self.res.points.append(ConcretePoint(
                         text.replace(f'function("{arg}")', f'function("{n}")'),
                         "kprobe.function", is_ret, [], SYMBOLS, module or "kernel", n))

@@ -139,6 +139,7 @@ class Tracefs:
     def __init__(self, root: str) -> None:
         self.root = root
         self._events: dict[str, list[str]] | None = None
+        self._formats: dict[tuple[str, str], TracepointFormat | None] = {}
 
     @classmethod
     def find(cls, mount_if_needed: bool = True) -> Tracefs | None:
@@ -174,12 +175,18 @@ class Tracefs:
         return self._events
 
     def format(self, system: str, name: str) -> TracepointFormat | None:
+        """The parsed ``format`` file of one event (read once per instance)."""
+        key = (system, name)
+        if key in self._formats:
+            return self._formats[key]
         p = os.path.join(self.root, "events", system, name, "format")
         try:
             with open(p, encoding="utf-8", errors="replace") as f:
-                return parse_format(f.read(), system, name)
+                fmt: TracepointFormat | None = parse_format(f.read(), system, name)
         except OSError:
-            return None
+            fmt = None
+        self._formats[key] = fmt
+        return fmt
 
 
 def _mount_tracefs(target: str) -> bool:

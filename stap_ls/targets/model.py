@@ -84,6 +84,9 @@ class TargetModel:
         self._bpf_trace: dict[tuple, list[str]] | None = None
         self._header_tps: dict[str, list[Var]] | None = None
         self._kfnames: set[str] | None = None
+        self._header_sorted: list | None = None
+        self._header_by_name: dict[str, list] = {}
+        self._ksym_match: dict[tuple, list[str]] = {}
         self._similar: dict[str, list[str]] = {}
 
     # -- sources -------------------------------------------------------------
@@ -218,6 +221,30 @@ class TargetModel:
             hit = self._similar[key] = suggest(key, self.kernel_function_names())
         return list(hit)
 
+    def kernel_symbols_matching(self, pattern: str, module_pattern: str | None = None
+                                ) -> list[str]:
+        """Sorted names of kallsyms text symbols matching the glob, owned by the kernel
+        (``module_pattern`` None) or by modules matching ``module_pattern``
+        (memoised: syscall aliases ask for hundreds of names)."""
+        key = (pattern, module_pattern)
+        hit = self._ksym_match.get(key)
+        if hit is not None:
+            return list(hit)
+        s = self.symbols()
+        if s is None:
+            return []
+        def owned(m: str) -> bool:
+            return m == "kernel" if module_pattern is None else \
+                fnmatch.fnmatchcase(m, module_pattern)
+        if _is_glob(pattern):
+            names = sorted(n for n, m in s.owner.items()
+                           if fnmatch.fnmatchcase(n, pattern) and owned(m))
+        else:
+            m = s.owner.get(pattern)
+            names = [pattern] if m is not None and owned(m) else []
+        self._ksym_match[key] = names
+        return list(names)
+
     def module_functions(self, module_pattern: str, pattern: str = "*",
                          with_vars: bool = True) -> list[FunctionInfo]:
         """Functions of loaded modules (from kallsyms, typed by module BTF)."""
@@ -296,18 +323,37 @@ class TargetModel:
                     tp = Tracepoint(system, ev, TRACEFS)
                     if with_fields:
                         fmt = tf.format(system, ev)
-                        tp.fields = fmt.fields if fmt else []
+                        tp.fields = list(fmt.fields) if fmt else []
                         tp.args = self._tracepoint_args(ev)
                         tp.args_source = BTF if tp.args is not None else None
                         tp.args = tp.args or []
                     out.append(tp)
             return out
         hdr = self._headers()
-        for full, args in sorted(hdr.items()):
-            system, ev = full.split(":", 1)
+        if not _is_glob(sys_pat) and not _is_glob(name_pat):
+            args = hdr.get(f"{sys_pat}:{name_pat}")
+            if args is not None:
+                out.append(Tracepoint(sys_pat, name_pat, HEADERS, args=list(args),
+                                      args_source=HEADERS))
+            return out
+        if self._header_sorted is None:
+            self._header_sorted = [(full.split(":", 1), args) for full, args in sorted(hdr.items())]
+            self._header_by_name = {}
+            for (system, ev), args in self._header_sorted:
+                self._header_by_name.setdefault(ev, []).append(((system, ev), args))
+        cands = self._header_sorted if _is_glob(name_pat) else \
+            self._header_by_name.get(name_pat, [])
+        for (system, ev), args in cands:
             if fnmatch.fnmatchcase(system, sys_pat) and fnmatch.fnmatchcase(ev, name_pat):
                 out.append(Tracepoint(system, ev, HEADERS, args=list(args), args_source=HEADERS))
         return out
+
+    def has_tracepoints(self) -> bool:
+        """Whether any source lists tracepoints (tracefs, or the headers of another release)."""
+        tf = self.tracefs()
+        if tf is not None:
+            return bool(tf.events())
+        return bool(self._headers())
 
     def _tracepoint_args(self, event: str) -> list[Var] | None:
         b = self.btf()
@@ -496,6 +542,10 @@ def _glob(names, pattern: str) -> list[str]:
     if not any(c in pattern for c in "*?["):
         return [pattern] if pattern in names else []
     return sorted(n for n in names if fnmatch.fnmatchcase(n, pattern))
+
+
+def _is_glob(pattern: str) -> bool:
+    return any(c in pattern for c in "*?[")
 
 
 def _escape(name: str) -> str:
