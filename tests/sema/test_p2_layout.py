@@ -39,6 +39,10 @@ probe begin { print(b1(1), c1(2), a1(3), w1(4), w2(5), ulong_arg(3), pointer_arg
     "singleton_function_body": """
 probe end { w = read_stopwatch_us("wall"); print(w); x = _stp_syscall_nr() }
 """,
+    "sufficient_point_list": """
+probe kernel.{trace("irq_handler_entry")!, trace("irq_entry")} { print(cpu()) }
+probe kernel.trace("sched_migrate_task") !, kernel.function("__migrate_task") { print(2) }
+""",
 }
 
 
