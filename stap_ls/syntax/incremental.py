@@ -84,6 +84,8 @@ class _Last:
     atwords: frozenset = frozenset()
     #: (start, end) of each cached top-level chunk -> (its key, its offset)
     chunks: dict[tuple[int, int], tuple[tuple, int]] = field(default_factory=dict)
+    #: the top-level chunks, in order
+    chunk_list: list[tuple[int, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -155,7 +157,11 @@ def _parse(source: SourceFile, opts: P.ParseOptions, cache: DeclCache) -> P.Pars
     new_last = _Last(source, lex_key, toks, lex_warnings, plain, library, terms, items, firsts,
                      atwords)
     f = A.StapFile(source.name)
-    chunks = split_declarations(terms)
+    if same is not None and last is not None:
+        chunks = _splice_chunks(last.chunk_list, terms, same[0], same[1], same[2])
+    else:
+        chunks = split_declarations(terms)
+    new_last.chunk_list = chunks
     first_return = _parse_chunks(source, opts, cache, terms, items, chunks, f, diags,
                                  last.chunks if last is not None and same else {}, same,
                                  new_last.chunks)
@@ -269,6 +275,28 @@ def _splice_terminals(last: _Last, toks: list[Tok], r: Relexed, atwords: frozens
     items = _remap(last, toks, 0, ka, 0) + items_m + _remap(last, toks, kb + 1, len(terms_o), dtok)
     new_firsts = firsts[:ka] + firsts_m + [f + dtok for f in firsts[kb + 1:]]
     return terms, items, new_firsts, (ka, suffix_start, dk, r.delta)
+
+
+def _splice_chunks(old: list[tuple[int, int]], terms, head: int, tail: int, dk: int
+                   ) -> list[tuple[int, int]]:
+    """:func:`split_declarations` of spliced terminals: the old chunks before
+    the last one starting at or before ``head``, the old ones (moved by
+    ``dk``) from the first ``probe`` chunk at or after ``tail - dk`` when the
+    new terminals cut there too, and the terminals between split afresh (a
+    chunk boundary resets the splitter's state)."""
+    i = bisect_left(old, (head + 1, -1)) - 1
+    cs = old[i][0] if i >= 0 else 0
+    keep = old[:max(i, 0)]
+    j = bisect_left(old, (tail - dk, -1))
+    while j < len(old) and terms[old[j][0] + dk].type != "PROBE":
+        j += 1
+    if j < len(old):
+        nb = old[j][0] + dk
+        prev = terms[nb - 1].type if nb > 0 else ""
+        if nb > cs and prev not in ("ARROW", "FUNCTION"):
+            mid = [(a + cs, b + cs) for a, b in split_declarations(terms[cs:nb])]
+            return keep + mid + [(a + dk, b + dk) for a, b in old[j:]]
+    return keep + [(a + cs, b + cs) for a, b in split_declarations(terms[cs:])]
 
 
 def _parse_chunks(source: SourceFile, opts: P.ParseOptions, cache: DeclCache, terms, items,

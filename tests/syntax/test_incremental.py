@@ -210,3 +210,16 @@ def test_an_internal_error_falls_back_to_a_whole_parse(monkeypatch, caplog):
     res = parse_file_incremental(src, opts, cache)
     assert cache.fallbacks == 1 and "simulated bug" in caplog.text
     assert summary(res, src) == summary(parse_file(src, opts), src)
+
+
+def test_edits_that_glue_a_declaration_to_the_previous_one():
+    """'function' or '->' typed before 'probe' makes it a name, not a new
+    declaration: the chunks after the edit are not the old ones."""
+    text = "".join(f"probe timer.ms({i + 1}) {{ x = {i} }}\n" for i in range(6))
+    at = [text.index(f"probe timer.ms({i})") for i in (3, 4, 5)]
+    edits = [(at[0], 0, "function "), (at[0], 9, ""), (at[1], 0, "y->"), (at[1] - 1, 0, "x->"),
+             (at[2], 0, "private "), (at[2], 0, "%{ %}"), (at[2], 0, "global g ")]
+    opts = _options(False)
+    for e in edits:
+        _check_sequence(text, [e], opts)
+    _check_sequence(text, edits, opts)
