@@ -109,7 +109,8 @@ def check_program(prog: Program, opts, user_files: set[str]) -> list[Diagnostic]
                 what = "array" if kind == "index" else "a structure"
                 out.append(_err(f"procfs variable '$value' may not be used as {what}", n))
             elif isinstance(n, A.TargetSymbol) and dp is not None:
-                if dp.family in _NO_TARGET and not _inside_defined(body, n):
+                if dp.family in _NO_TARGET and not _inside_defined(body, n) \
+                        and id(n) not in prog.defined_dropped:
                     out.append(_err("unresolved target-symbol expression", n))
         locals_ = dp.locals if dp is not None else fi.locals if fi is not None else []
         for v in locals_:

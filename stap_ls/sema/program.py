@@ -110,6 +110,9 @@ class Program:
     files_used: list[str] = field(default_factory=list)
     #: top-level %{ %} blocks of the files used, in stap's order
     embeds: list[A.TopEmbedded] = field(default_factory=list)
+    #: ids of nodes in a branch an ``@defined`` rules out (stap drops them
+    #: before its checks): set by type inference, skipped by later checks
+    defined_dropped: set[int] = field(default_factory=set)
 
     def all_functions(self) -> list[FunctionInfo]:
         return [f for fs in self.functions.values() for f in fs]

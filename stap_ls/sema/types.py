@@ -253,8 +253,37 @@ class TypeInference:
         t, diag = self.resolve_target(dp, cond.operand)
         return t is None and diag is not None and diag.severity == Severity.ERROR
 
+    def _defined_true(self, cond) -> bool:
+        """``@defined($var)`` that is certainly there (stap folds it to 1 and
+        drops the other branch before checking it): procfs ``$value``, or a
+        target variable the model knows exactly."""
+        if not isinstance(cond, A.DefinedOp) or not isinstance(cond.operand, A.TargetExpr):
+            return False
+        dp = self.current_probe
+        e = cond.operand
+        if dp is None:
+            return False
+        if isinstance(e, A.TargetSymbol):
+            if dp.family == "procfs":
+                return e.name == "$value" and not e.components
+            if dp.target is None:
+                return False
+        if self.resolve_target is None:
+            return False
+        t, diag = self.resolve_target(dp, e)
+        return t is not None and diag is None
+
     def e_TernaryExpr(self, e, t):
         self.expr(e.cond, LONG)
+        if self._defined_true(e.cond):
+            a = self.expr(e.true_value, t)
+            self.in_defined += 1
+            self.p.defined_dropped.update(id(x) for x in A.walk(e.false_value))
+            try:
+                self.expr(e.false_value)      # dropped by stap: no type is forced on it
+            finally:
+                self.in_defined -= 1
+            return a
         if self._defined_false(e.cond):
             self.in_defined += 1
             try:
