@@ -779,6 +779,11 @@ def _typed(point: ConcretePoint | None, expr: A.Expr, model: TargetModel) -> _Ty
     if base.error is not None and base.error.severity == Severity.ERROR:
         return base
     comps = list(expr.components)
+    if isinstance(expr, A.CastOp) and comps and comps[0].kind == "index" \
+            and base.ref is not None:
+        info = _strip(model, base.ref)
+        if info is not None and info.kind in ("struct", "union"):
+            comps = comps[1:]   # @cast gives a pointer to the type: [N] indexes it (PR11556)
     if base.ref is None:
         pretty = any(c.kind == "pretty" for c in comps)
         return _Typed(stap="string" if pretty or base.stap == "string" else "long",
