@@ -240,7 +240,7 @@ def _splice_terminals(last: _Last, toks: list[Tok], r: Relexed, atwords: frozens
     ones before the last ``probe`` ahead of the edit and after the first
     ``probe`` behind it (where the adapter's state starts afresh), new ones
     between.  Returns (terms, items, firsts, (prefix items, suffix start,
-    index shift)) or None."""
+    item index shift, text length change))."""
     firsts = last.firsts
     assert firsts is not None
     terms_o = last.terms
@@ -253,7 +253,7 @@ def _splice_terminals(last: _Last, toks: list[Tok], r: Relexed, atwords: frozens
     kb = bisect_left(firsts, resumed)
     while kb < len(terms_o) and terms_o[kb].type != "PROBE":
         kb += 1
-    s_a = firsts[ka] if ka < len(firsts) else len(toks)
+    s_a = firsts[ka] if firsts else 0
     if kb < len(terms_o):
         s_b = firsts[kb] + dtok
         mid = toks[s_a:s_b + 1]
