@@ -5,19 +5,22 @@ Prints completion latency (p50/p95) in several contexts, hover latency,
 re-check latency after a one-character edit (edit sent -> diagnostics for that
 version published, which includes the server's debounce; and the analysis
 alone, in process), time from start to the first diagnostics with warm and
-with cold caches, and the server's resident memory.
+with cold caches, in process and through a warm ``serve --daemon`` (a private
+daemon directory; the daemon is ended afterwards), the latency the daemon's
+relay adds to completion, the load average, and the server's resident memory.
 
-    .venv/bin/python bench/bench_lsp.py [--rounds N]
+    .venv/bin/python bench/bench_lsp.py [--rounds N] [--only-start]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import statistics
+import signal
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -63,25 +66,112 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def first_diagnostics(env: dict | None) -> float:
+def first_diagnostics(env: dict | None, args: list[str] | None = None,
+                      expect_mode: str | None = None) -> float:
     t0 = time.perf_counter()
-    c = RawClient(env=env)
+    c = RawClient(env=env, args=args)
     try:
         c.initialize()
         c.open(URI, script())
         c.wait_note(lambda n: n["method"] == "textDocument/publishDiagnostics", timeout=120)
-        return time.perf_counter() - t0
+        took = time.perf_counter() - t0
+        if expect_mode is not None:
+            mode = c.call("stap-ls/serverInfo", {})["result"]["mode"]
+            assert mode == expect_mode, f"served {mode}, not {expect_mode}"
+        return took
     finally:
         c.close()
+
+
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def wait_daemon(d: str, timeout: float = 300.0) -> int:
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        for p in Path(d).glob("*.sock.pid"):
+            if Path(str(p)[:-len(".pid")]).exists():
+                return int(p.read_text())
+        time.sleep(0.2)
+    raise SystemExit(f"no daemon in {d} after {timeout} s")
+
+
+def completion_latency(c: RawClient, line: int, ch: int, rounds: int) -> list[float]:
+    xs = []
+    for _ in range(rounds):
+        t = time.perf_counter()
+        r = c.call("textDocument/completion", {"textDocument": {"uri": URI},
+                                               "position": {"line": line, "character": ch}})
+        xs.append(time.perf_counter() - t)
+        assert r["result"]["items"], r
+    return xs
+
+
+def daemon_figures(rounds: int) -> None:
+    """Start -> first diagnostics through a warm daemon; the relay's added latency."""
+    text = script()
+    lines = text.split("\n")
+    body = next(i for i, ln in enumerate(lines) if "totals += helper" in ln)
+    with tempfile.TemporaryDirectory(prefix="sd", dir="/tmp") as d:
+        env = {"STAP_LS_DAEMON_DIR": d}
+        pid = 0
+        try:
+            first = first_diagnostics(env, ["--daemon"], "in-process")
+            pid = wait_daemon(d)
+            runs = [first_diagnostics(env, ["--daemon"], "daemon-child") for _ in range(5)]
+            print(f"start -> first diagnostics via the warm daemon (serve --daemon): "
+                  f"{min(runs) * 1000:.0f} ms (best of {len(runs)}; all "
+                  f"{', '.join(f'{w * 1000:.0f}' for w in runs)}); the first session "
+                  f"(in process, starting the daemon) {first * 1000:.0f} ms; load {load()}")
+            # the relay's cost: the same requests to an in-process server and a daemon
+            # child, interleaved so both see the same (shared, changing) load
+            clients = {"in process": RawClient(env=env), "daemon child": RawClient(
+                env=env, args=["--daemon"])}
+            for c in clients.values():
+                c.initialize()
+                c.open(URI, text)
+            for c in clients.values():
+                t0 = time.perf_counter()
+                while not any(i["label"] == "totals" for i in c.call(
+                        "textDocument/completion", {"textDocument": {"uri": URI}, "position": {
+                            "line": body, "character": 5}})["result"]["items"]):
+                    if time.perf_counter() - t0 > 120:
+                        raise SystemExit("library never loaded")
+                    time.sleep(0.1)
+            time.sleep(1.0)
+            comp = {k: [] for k in clients}
+            info = {k: [] for k in clients}
+            for _ in range(rounds):
+                for k, c in clients.items():
+                    comp[k] += completion_latency(c, body, len("  tot"), 1)
+                    t = time.perf_counter()
+                    c.call("stap-ls/serverInfo", {})
+                    info[k].append(time.perf_counter() - t)
+            for c in clients.values():
+                c.close()
+            for what, out in (("completion (tot|)", comp), ("stap-ls/serverInfo", info)):
+                for name, xs in out.items():
+                    print(f"  {what:18s} {name:13s} p50 {pct(xs, 50) * 1000:6.2f} ms   "
+                          f"p95 {pct(xs, 95) * 1000:6.2f} ms")
+                a, b = out["in process"], out["daemon child"]
+                print(f"  {what:18s} relay adds    p50 {(pct(b, 50) - pct(a, 50)) * 1000:+6.2f} ms"
+                      f"   p95 {(pct(b, 95) - pct(a, 95)) * 1000:+6.2f} ms  ({rounds} rounds, "
+                      f"load {load()})")
+        finally:
+            if pid:
+                os.kill(pid, signal.SIGTERM)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=60)
+    ap.add_argument("--only-start", action="store_true",
+                    help="only the start-up figures (in process and via the daemon)")
     args = ap.parse_args()
     text = script()
     lines = text.split("\n")
-    print(f"script: {len(lines) - 1} lines, {len(text)} chars")
+    print(f"script: {len(lines) - 1} lines, {len(text)} chars; load average {load()}")
 
     # start to first diagnostics: warm caches (the user's), then cold (empty cache dir)
     warm = [first_diagnostics(None) for _ in range(3)]
@@ -90,6 +180,9 @@ def main() -> int:
     print(f"start -> first diagnostics: warm {min(warm) * 1000:.0f} ms "
           f"(best of 3; all {', '.join(f'{w * 1000:.0f}' for w in warm)}), "
           f"cold {cold * 1000:.0f} ms")
+    daemon_figures(args.rounds)
+    if args.only_start:
+        return 0
 
     c = RawClient()
     c.initialize()

@@ -133,16 +133,17 @@ def _logging(o: ServeOptions, force: bool = False) -> None:
                         format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")
 
 
-def _serve(o: ServeOptions, preloaded=None, configured: bool = False) -> int:
+def _serve(o: ServeOptions, preloaded=None, configured: bool = False, server=None) -> int:
     import logging
     if not configured:
         _logging(o)
     _setup_process()
-    from stap_ls.lsp.daemon import register_info
-    from stap_ls.lsp.server import build_server
-    server = build_server()
+    if server is None:
+        from stap_ls.lsp.daemon import register_info
+        from stap_ls.lsp.server import build_server
+        server = build_server()
+        register_info(server)
     server.preloaded = preloaded
-    register_info(server)
     if o.tcp:
         host, _, port = o.tcp.rpartition(":")
         if not port.isdigit():
@@ -200,7 +201,8 @@ def _daemon(o: ServeOptions) -> int:
         logging.getLogger("stap_ls.daemon").info(
             "daemon child %d serves a client (daemon %d, cwd %s)", os.getpid(), os.getppid(),
             os.getcwd())
-        _serve(child, preloaded=daemon.PRELOADED.get("env"), configured=True)
+        _serve(child, preloaded=daemon.PRELOADED.get("env"), configured=True,
+               server=daemon.PRELOADED.get("server"))
 
     try:
         code = daemon.run_daemon(path, o.idle_minutes * 60, handle, still_current)

@@ -67,7 +67,11 @@ def preload():
     from stap_ls.ide.config import Settings
     from stap_ls.lsp import handlers  # noqa: F401 - the import is the point
     from stap_ls.lsp.server import _warm, build_server
-    build_server()          # first construction fills pygls/lsprotocol's lazy tables
+    server = build_server()
+    register_info(server)
+    warm_protocol(server)
+    #: never run here: each child takes its own copy-on-write copy of this fresh server
+    PRELOADED["server"] = server
     t1 = time.perf_counter()
     env = full_environment(Settings())
     _warm(env)
@@ -76,6 +80,52 @@ def preload():
     log.info("daemon preloaded: imports %.2f s, environment %.2f s", t1 - t0,
              time.perf_counter() - t1)
     return env
+
+
+#: messages whose (de)serialisers cattrs builds on first use (tens of ms): built here once
+_SAMPLES = [
+    {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "processId": 1, "rootUri": None, "initializationOptions": {},
+        "capabilities": {"window": {"workDoneProgress": True}, "textDocument": {
+            "completion": {"completionItem": {"snippetSupport": True}},
+            "publishDiagnostics": {"relatedInformation": True}},
+            "workspace": {"configuration": True}}}},
+    {"jsonrpc": "2.0", "method": "initialized", "params": {}},
+    {"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {"textDocument": {
+        "uri": "file:///warm.stp", "languageId": "systemtap", "version": 1, "text": ""}}},
+    {"jsonrpc": "2.0", "method": "textDocument/didChange", "params": {
+        "textDocument": {"uri": "file:///warm.stp", "version": 2}, "contentChanges": [
+            {"range": {"start": {"line": 0, "character": 0},
+                       "end": {"line": 0, "character": 0}}, "text": "x"}]}},
+    {"jsonrpc": "2.0", "id": 2, "method": "textDocument/completion", "params": {
+        "textDocument": {"uri": "file:///warm.stp"}, "position": {"line": 0, "character": 0}}},
+    {"jsonrpc": "2.0", "id": 3, "method": "textDocument/hover", "params": {
+        "textDocument": {"uri": "file:///warm.stp"}, "position": {"line": 0, "character": 0}}},
+]
+
+
+def warm_protocol(server) -> None:
+    """Build the converter's (de)serialisers for the first messages of a session."""
+    from lsprotocol import types as T
+    proto = server.protocol
+    for m in _SAMPLES:
+        try:
+            proto.structure_message(m)
+        except Exception:
+            log.exception("warming %s failed", m.get("method"))
+    rng = T.Range(T.Position(0, 0), T.Position(0, 1))
+    out = [T.PublishDiagnosticsParams("file:///warm.stp", [T.Diagnostic(
+               rng, "m", T.DiagnosticSeverity.Error, "code", source="stap-ls",
+               related_information=[T.DiagnosticRelatedInformation(
+                   T.Location("file:///warm.stp", rng), "m")])], 1),
+           T.CompletionList(False, [T.CompletionItem("x", kind=T.CompletionItemKind.Function,
+                                                     detail="d")]),
+           T.Hover(T.MarkupContent(T.MarkupKind.Markdown, "x"), rng)]
+    for o in out:
+        try:
+            proto._serialize_message(o)
+        except Exception:
+            log.exception("warming %s failed", type(o).__name__)
 
 
 def register_info(ls) -> None:
