@@ -269,14 +269,27 @@ class Deriver:
                            _ident(pp.components[0]) if pp.components else "")
         matches = self._match(pp.components)
         out: list[DerivedProbe] = []
+        # a wildcard component expanding to several built-in points: stap keeps
+        # those that resolve (kernel.function("f").* has no .inline or .callees
+        # everywhere) and fails only when none does
+        wild = len(matches) > 1 and any(ch in c.functor for c in pp.components for ch in "*?[")
+        failed: list[SemError] = []
         for m in matches:
             if m.node.family is not None and not m.suffix:
-                out.extend(self._builtin(m, pp, body, chain, decl, file))
+                if not wild:
+                    out.extend(self._builtin(m, pp, body, chain, decl, file))
+                else:
+                    try:
+                        out.extend(self._builtin(m, pp, body, chain, decl, file))
+                    except SemError as e:
+                        failed.append(e)
             if m.node.aliases:
                 for alias, name, afile in m.node.aliases:
                     decls = [alias] if alias is not None else self.alias_decls(name, afile)
                     for a in decls:
                         out.extend(self._expand(a, m, pp, body, chain, decl, afile, depth))
+        if failed and not out:
+            raise failed[0]
         return out
 
     def _builtin(self, m: _Match, pp: A.ProbePoint, body, chain, decl, file) -> list[DerivedProbe]:
