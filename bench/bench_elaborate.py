@@ -6,6 +6,10 @@ points) this prints, in one run: the wall time of the whole ``stap-ls check
 the same for the real ``stap -r RELEASE -p2``, and the time to elaborate the
 script again inside one long-running process (front end result reused, as the
 language server does).  Targets: <= 1 s for the command, <= 0.2 s in-process.
+Each figure is followed by its CPU time in parentheses (user + system of the
+child for commands, of this process for the in-process column): on a shared
+machine the load inflates wall times far more than CPU times, so the load
+average is printed at the start and at the end.
 
     .venv/bin/python bench/bench_elaborate.py [-n RUNS]
 """

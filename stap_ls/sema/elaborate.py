@@ -52,6 +52,8 @@ class _LibIndex:
         self.paths: dict[str, object] = {}
         self.func_files: dict[str, list[str]] = {}
         self.global_files: dict[str, list[str]] = {}
+        #: (alias name, library path) -> (tree, its AliasDecls): see _Session._alias_decls
+        self.alias_memo: dict[tuple[str, str], tuple[A.StapFile, list[A.AliasDecl]]] = {}
         for lf in library.files:
             self.paths[lf.path] = lf
             summ = lf.summary if hasattr(lf, "summary") else None
@@ -159,7 +161,15 @@ class _Session:
         f = self._file(path)
         if f is None:
             return []
-        return [a for a in f.aliases if any(probe_point_str(n) == name for n in a.names)]
+        lib_file = path not in self.user_map
+        if lib_file:        # a library tree is looked up once per alias name (while it stays)
+            hit = self.lib.alias_memo.get((name, path))
+            if hit is not None and hit[0] is f:
+                return list(hit[1])
+        found = [a for a in f.aliases if any(probe_point_str(n) == name for n in a.names)]
+        if lib_file:
+            self.lib.alias_memo[(name, path)] = (f, found)
+        return list(found)
 
     def _file(self, path: str) -> A.StapFile | None:
         f = self.user_map.get(path)
