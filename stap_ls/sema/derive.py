@@ -321,6 +321,13 @@ class Deriver:
                                             file, target=cp, family=cp.family,
                                             is_return=cp.is_return, location=pp))
                 return out
+        if family == "perf":
+            # stap's perf probe is rebuilt from its concrete point: the sample
+            # period is made explicit and the alias chain is not kept
+            base = text
+            if not any(c.functor in ("sample", "hz") for c in m.comps):
+                text += ".sample(1000000)"
+            chain = [base]
         if pp.sufficient:
             text += "!"
         elif pp.optional:

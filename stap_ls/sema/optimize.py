@@ -342,13 +342,13 @@ def merge_duplicate_functions(prog: Program) -> bool:
     then unreachable and no longer listed.  Repeated until nothing changes, since
     a merge can make two callers' bodies equal.  Returns whether anything merged.
     """
-    from stap_ls.sema.p2print import MangledPrinter, mangled
+    from stap_ls.sema.p2print import MangledPrinter, function_key
     merged_any = False
     for _round in range(10):
         pr = MangledPrinter(prog, {})
         keep = reachable_functions(prog)
         fns = sorted((f for f in prog.all_functions() if id(f) in keep),
-                     key=lambda f: (mangled(f.name, f.file, f.private), f.overload))
+                     key=lambda f: (function_key(f), f.overload))
         first: dict[str, FunctionInfo] = {}
         dupes: dict[int, FunctionInfo] = {}
         for f in fns:

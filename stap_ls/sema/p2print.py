@@ -61,8 +61,19 @@ def var_sig(v: VarInfo) -> str:
     return s
 
 
+def function_key(fi: FunctionInfo) -> str:
+    """stap's key for ``fi`` in its function map, i.e. the listing order: the mangled name."""
+    return mangled(fi.name, fi.file, fi.private)
+
+
+def _synthetic(fi: FunctionInfo) -> bool:
+    return fi.decl is not None and fi.decl.span is None
+
+
 def function_sig(fi: FunctionInfo) -> str:
-    name = mangled(fi.name, fi.file, True) if fi.private else fi.name
+    # stap lists a function by its unmangled name; the functions it generates
+    # (dwarf_cast_get_cast_N, ...) are named with their file's private prefix
+    name = mangled(fi.name, fi.file, True) if fi.private and _synthetic(fi) else fi.name
     return f"{name}:{fi.return_type} (" + ", ".join(f"{p.name}:{p.type}" for p in fi.params) + ")"
 
 
@@ -102,7 +113,7 @@ def print_program(prog: Program, overloads: dict[int, int] | None = None,
         out.extend(var_sig(v) + "\n" for v in gl)
     from stap_ls.sema.synth import synthetic_functions, tracepoint_locals
     fns = sorted(reached_functions(prog) + synthetic_functions(prog),
-                 key=lambda f: mangled(f.name, f.file, f.private))
+                 key=function_key)
     if fns:
         out.append("# functions\n")
         for f in fns:

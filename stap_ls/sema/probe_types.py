@@ -137,7 +137,10 @@ def check_builtin(family: str, comps: list[tuple[str, object]], guru: bool = Fal
                 return "frequency value out of range"
             return None
         if unit == "profile":
-            return None
+            # stap 4.8 looks for register_timer_hook among the kernel's exports;
+            # Linux removed it in 2.6.39, so on any kernel it supports this fails
+            # (the timer.profile alias then falls back to perf.sw.cpu_clock)
+            return "profiling timer support (register_timer_hook) not found in kernel!"
         hi = _TIMER_RANGES.get(unit, 86400)
         lo = _TIMER_MIN.get(unit, 1)
         if isinstance(val, int) and (val < 1 or val > hi):

@@ -43,6 +43,11 @@ probe end { w = read_stopwatch_us("wall"); print(w); x = _stp_syscall_nr() }
 probe kernel.{trace("irq_handler_entry")!, trace("irq_entry")} { print(cpu()) }
 probe kernel.trace("sched_migrate_task") !, kernel.function("__migrate_task") { print(2) }
 """,
+    "perf_and_timer_profile": """
+probe perf.sw.cpu_clock.sample(1000000) { print(1) }
+probe perf.type(1).config(0) { print(2) }
+probe timer.profile { print(3) }
+""",
 }
 
 
