@@ -62,8 +62,11 @@ def var_sig(v: VarInfo) -> str:
 
 
 def function_key(fi: FunctionInfo) -> str:
-    """stap's key for ``fi`` in its function map, i.e. the listing order: the mangled name."""
-    return mangled(fi.name, fi.file, fi.private)
+    """stap's key for ``fi`` in its function map, i.e. the listing order: the mangled
+    name (``__global_f__overload_0`` sorts ``reportline2`` before ``reportline``)."""
+    if fi.private:
+        return mangled(fi.name, fi.file, True)
+    return f"__global_{fi.name}__overload_{fi.overload}"
 
 
 def _synthetic(fi: FunctionInfo) -> bool:

@@ -48,6 +48,12 @@ probe perf.sw.cpu_clock.sample(1000000) { print(1) }
 probe perf.type(1).config(0) { print(2) }
 probe timer.profile { print(3) }
 """,
+    "function_order": """
+function reportline(a) { println(a) }
+function reportline2(a, b) { println(a, b) }
+function report_x() { reportline("x"); reportline2("y", 1) }
+probe begin { report_x() }
+""",
 }
 
 
