@@ -3,8 +3,10 @@
 A language server's start-up is dominated by importing pygls/lsprotocol and
 loading the tapset library, docs and target model.  The daemon pays that once:
 
-1. :func:`preload` imports the server and its handlers, loads the default
-   :func:`~stap_ls.ide.analysis.full_environment`, warms its memo, and
+1. :func:`preload` imports the server and its handlers, builds one server that
+   it never runs (children inherit it fresh) and warms its converter, loads
+   the default :func:`~stap_ls.ide.analysis.full_environment`, warms its memo,
+   ends any multiprocessing fork server the load started, and
    ``gc.freeze()``s everything, so forked children share it copy-on-write and
    their collector never walks it.
 2. :func:`run_daemon` holds ``<socket>.lock`` (``flock``: at most one daemon per
@@ -75,6 +77,7 @@ def preload():
     t1 = time.perf_counter()
     env = full_environment(Settings())
     _warm(env)
+    _forget_forkserver()
     gc.collect()
     gc.freeze()
     log.info("daemon preloaded: imports %.2f s, environment %.2f s", t1 - t0,
@@ -126,6 +129,19 @@ def warm_protocol(server) -> None:
             proto._serialize_message(o)
         except Exception:
             log.exception("warming %s failed", type(o).__name__)
+
+
+def _forget_forkserver() -> None:
+    """End the multiprocessing fork server a cold library parse may have started,
+    so each child starts its own when it needs one, as ``serve`` does (a shared
+    one would parent the children's workers and outlive them)."""
+    try:
+        from multiprocessing import forkserver as fs
+        if getattr(fs._forkserver, "_forkserver_pid", None) is not None:
+            fs._forkserver._stop()  # closes its "alive" pipe and waits for it
+            log.info("ended the fork server of the library load")
+    except Exception:
+        log.exception("could not reset multiprocessing's fork server")
 
 
 def register_info(ls) -> None:

@@ -171,6 +171,22 @@ def children_of(pid: int) -> list[tuple[int, str]]:
     return out
 
 
+def related(d: Daemon) -> list[str]:
+    """Live processes started for this test's daemon directory (they inherit it)."""
+    mark = f"STAP_LS_DAEMON_DIR={d.dir}".encode()
+    out = []
+    for p in Path("/proc").iterdir():
+        if not p.name.isdigit() or int(p.name) == os.getpid():
+            continue
+        try:
+            if mark in (p / "environ").read_bytes().split(b"\0") and alive(int(p.name)):
+                cmd = (p / "cmdline").read_bytes().replace(b"\0", b" ")[:120]
+                out.append(f"{p.name}: {cmd!r}")
+        except OSError:
+            continue
+    return out
+
+
 def wait_gone(pid: int, timeout: float) -> bool:
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout:
@@ -313,12 +329,17 @@ def test_two_concurrent_clients_and_no_zombies(daemon):
                 c.proc.wait()
     assert wait_gone(i1["pid"], 30) and wait_gone(i2["pid"], 30)
     time.sleep(0.5)
-    left = [(k, s) for k, s in children_of(pid) if k in (i1["pid"], i2["pid"]) or s == "Z"]
+    left = children_of(pid)
     assert left == [], f"zombies or children left: {left}"
+    assert any(r.startswith(f"{pid}:") for r in related(daemon))    # the detector sees it
     os.kill(pid, signal.SIGTERM)
     assert wait_gone(pid, 30), "the daemon ignored SIGTERM"
     assert not os.path.exists(daemon.sock), "the daemon left its socket"
     assert "exits (SIGTERM)" in daemon.log()
+    t0 = time.monotonic()
+    while related(daemon) and time.monotonic() - t0 < 20:
+        time.sleep(0.2)
+    assert related(daemon) == [], "processes outlived the daemon and its clients"
 
 
 def test_stale_socket_is_replaced(daemon):
