@@ -35,6 +35,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from bisect import bisect_left
+from operator import attrgetter
 from dataclasses import dataclass, field
 
 from stap_ls.syntax import ast as A
@@ -380,23 +381,30 @@ def _chunk_key(terms, items, start: int, end: int, src: SourceFile, popts: tuple
                ) -> tuple[tuple, int]:
     """A chunk's cache key: the text of ``src`` from the first to the last
     offset any of its items names (a macro body or the ``%(`` of an error
-    may lie before the chunk), its terminals, and the parser options; and
-    that first offset (-1: no item names ``src``)."""
-    first = last = -1
-    for t in terms[start:end]:
-        it = items[t.start_pos]
-        if isinstance(it, PPError):
-            refs = [it.tok] + [r for _m, r in it.related]
-        else:
-            refs = [it]
-        for r in refs:
+    may lie before the chunk), its terminals (values and types), and the
+    parser options; and that first offset (-1: no item names ``src``)."""
+    chunk = terms[start:end]
+    first, last = _NO_OFFSET, -1
+    for it in map(items.__getitem__, map(_START_POS, chunk)):
+        if it.__class__ is Tok:
+            if it.source is src:
+                if it.start < first:
+                    first = it.start
+                if it.end > last:
+                    last = it.end
+            continue
+        for r in [it.tok] + [r for _m, r in it.related]:
             if isinstance(r, Tok) and r.source is src:
-                if first < 0 or r.start < first:
-                    first = r.start
-                if r.end > last:
-                    last = r.end
-    text = src.text[first:last] if first >= 0 else ""
-    return (text, tuple((t.type, str(t)) for t in terms[start:end]), popts), first
+                first = min(first, r.start)
+                last = max(last, r.end)
+    if last < 0:
+        return ("", tuple(map(str, chunk)), tuple(map(_TYPE, chunk)), popts), -1
+    return (src.text[first:last], tuple(map(str, chunk)), tuple(map(_TYPE, chunk)), popts), first
+
+
+_NO_OFFSET = 1 << 62
+_START_POS = attrgetter("start_pos")
+_TYPE = attrgetter("type")
 
 
 class _Mover:
