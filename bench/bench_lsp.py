@@ -119,7 +119,7 @@ def daemon_figures(rounds: int) -> None:
         try:
             first = first_diagnostics(env, ["--daemon"], "in-process")
             pid = wait_daemon(d)
-            runs = [first_diagnostics(env, ["--daemon"], "daemon-child") for _ in range(5)]
+            runs = [first_diagnostics(env, ["--daemon"], "daemon-child") for _ in range(3)]
             print(f"start -> first diagnostics via the warm daemon (serve --daemon): "
                   f"{min(runs) * 1000:.0f} ms (best of {len(runs)}; all "
                   f"{', '.join(f'{w * 1000:.0f}' for w in runs)}); the first session "

@@ -65,9 +65,11 @@ class Daemon:
         os.makedirs(self.dir, mode=0o700, exist_ok=True)
         return relay.socket_path(str(self.dir), relay.version_hash(environ=self.full_env()))
 
-    def client(self, *args: str) -> RawClient:
-        c = RawClient(env=self.env, args=["--daemon", *args])
-        return c
+    def client(self, *args: str, by_env: bool = False) -> RawClient:
+        """A ``serve --daemon`` front (or ``serve`` with ``STAP_LS_DAEMON=1``)."""
+        if by_env:
+            return RawClient(env={**self.env, "STAP_LS_DAEMON": "1"}, args=list(args))
+        return RawClient(env=self.env, args=["--daemon", *args])
 
     def wait_ready(self, timeout: float = START_TIMEOUT) -> int:
         """Wait until the daemon answers on its socket; return its pid."""
@@ -131,10 +133,11 @@ def daemon(tiny):
     shutil.rmtree(root, ignore_errors=True)
 
 
-def session(d: Daemon, *args: str, text: str = BROKEN) -> tuple[dict, dict]:
+def session(d: Daemon, *args: str, text: str = BROKEN, by_env: bool = False
+            ) -> tuple[dict, dict]:
     """initialize -> didOpen (an error) -> publishDiagnostics; the diagnostics and
     ``stap-ls/serverInfo``."""
-    c = d.client(*args)
+    c = d.client(*args, by_env=by_env)
     try:
         c.initialize()
         c.open(URI, text)
@@ -289,8 +292,8 @@ def test_first_session_in_process_then_forked_children(daemon):
     assert info["ppid"] == pid and info["pid"] != pid
     assert info["usesPreloaded"] is True
     assert f"daemon child {info['pid']} serves a client" in daemon.log()
-    # a third client gets another child of the same daemon
-    _, info3 = session(daemon)
+    # a third client, asking by STAP_LS_DAEMON=1, gets another child of the same daemon
+    _, info3 = session(daemon, by_env=True)
     assert info3["daemonPid"] == pid and info3["pid"] != info["pid"]
 
 
