@@ -36,7 +36,8 @@ class MangledPrinter(Printer):
         if fis and fis[0].private:
             name = mangled(fis[0].name, fis[0].file, True)
         elif fis:
-            name = f"__global_{e.name}__overload_{self.overloads.get(id(fis[0]), fis[0].overload)}"
+            n = fis[0].overload or self.overloads.get(id(fis[0]), 0)
+            name = f"__global_{e.name}__overload_{n}"
         return f"{name}({', '.join(self.expr(a) for a in e.args)})"
 
 

@@ -78,6 +78,11 @@ class SymbolTable:
                     pv.type_span = p.span
                 params.append(pv)
             fi = FunctionInfo(fd.name, fd, file, params, private=fd.private)
+            # stap numbers the definitions of one name in the order it reads them
+            # (kernel_string(addr) is __overload_0, kernel_string(addr, err_msg) _1)
+            same = [d for _p, d in self.lib_functions.get(fd.name, ()) if not d.private]
+            if not fd.private and fd in same:
+                fi.overload = same.index(fd)
             if fd.return_type:
                 fi.return_type = fd.return_type
                 fi.return_span = fd.name_span or fd.span
