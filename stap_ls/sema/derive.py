@@ -302,6 +302,8 @@ class Deriver:
             raise SemError(msg, None)
         target = None
         is_return = any(c.functor == "return" for c in m.comps)
+        if len(m.comps) >= 3 and m.comps[0].functor == "kernel" and m.comps[1].functor == "data":
+            return [self._hwbkpt(m, pp, body, chain, decl, file)]
         if m.comps and m.comps[0].functor in _TARGET_HEADS:
             res = self._target(cpp, quiet=pp.optional or pp.sufficient or self.quiet > 0)
             if res is not None:
@@ -334,6 +336,29 @@ class Deriver:
             text += "?"
         return [DerivedProbe(decl, pp, text, list(chain), body, file, target=target,
                              family=family, is_return=is_return, location=pp)]
+
+    def _hwbkpt(self, m: _Match, pp, body, chain, decl, file) -> DerivedProbe:
+        """A hardware breakpoint, ``kernel.data(ADDR|"SYMBOL")[.length(N)].rw|write``:
+        stap prints an address in hex and the length (1 unless given) always; a
+        symbol is looked up only when the module is built."""
+        where = _arg_value(m.comps[1].arg)
+        length = 1
+        for c in m.comps[2:]:
+            if c.functor == "length" and isinstance(_arg_value(c.arg), int):
+                length = _arg_value(c.arg)
+        access = m.comps[-1].functor
+        loc = f"0x{where:x}" if isinstance(where, int) else '"' + str(where) + '"'
+        text = f"kernel.data({loc}).length({length}).{access}"
+        if pp.sufficient:
+            text += "!"
+        elif pp.optional:
+            text += "?"
+        chain = list(chain)
+        if isinstance(where, int) and len(chain) == 1 and len(decl.points) == 1:
+            # the point as written, with stap's hex address
+            chain[0] = chain[0].replace(f"kernel.data({where})", f"kernel.data({loc})", 1)
+        return DerivedProbe(decl, pp, text, chain, body, file, family="kernel.data",
+                            location=pp)
 
     def _target(self, cpp: A.ProbePoint, quiet: bool = False):
         try:

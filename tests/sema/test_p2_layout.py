@@ -54,6 +54,11 @@ function reportline2(a, b) { println(a, b) }
 function report_x() { reportline("x"); reportline2("y", 1) }
 probe begin { report_x() }
 """,
+    "hardware_breakpoints": """
+probe kernel.data(4660).write { print(1) }
+probe kernel.data(4660).length(4).rw { print(2) }
+probe kernel.data("vm_dirty_ratio").write { print(3) }
+""",
 }
 
 
