@@ -455,8 +455,19 @@ def _make_copier(cls: type):
     """One class's copier: Python source generated from its fields, compiled once."""
     frozen = cls.__dataclass_params__.frozen        # type: ignore[attr-defined]
     lines = ["def copy(n, old, new, d, memo):", "    c = new_(cls)"]
-    for name in (f.name for f in dataclasses.fields(cls)):
+    for fld in dataclasses.fields(cls):
+        name = fld.name
         store = f"    setattr_(c, {name!r}, v)" if frozen else f"    c.{name} = v"
+        kind = str(fld.type).replace(" ", "")
+        if kind in _LEAF_TYPES:        # declared as a string, number or flag: shared
+            lines += [f"    v = n.{name}", store]
+            continue
+        if kind == "Span|None":
+            lines += [f"    v = n.{name}",
+                      "    if v is not None and v.source is old:",
+                      "        v = Span(new, v.start + d, v.end + d)",
+                      store]
+            continue
         lines += [f"    v = n.{name}",
                   "    t = type(v)",
                   "    if t is Span:",
@@ -483,3 +494,5 @@ def _make_copier(cls: type):
 
 
 _LEAF = frozenset({str, int, bool, type(None), float})
+#: field annotations whose values are shared by copies
+_LEAF_TYPES = frozenset({"str", "int", "bool", "float", "str|None", "int|None", "bool|None"})

@@ -78,9 +78,9 @@ def _spans(f: A.StapFile):
     out = []
     for d in f.decls:
         for n in A.walk(d):
-            s = n.span
-            out.append((type(n).__name__, None if s is None else
-                        (s.start, s.end, s.source.name, s.start_pos, s.end_pos)))
+            for s in (n.span, getattr(n, "name_span", None)):
+                out.append((type(n).__name__, None if s is None else
+                            (s.start, s.end, s.source.name, s.start_pos, s.end_pos)))
     return out
 
 
