@@ -6,6 +6,9 @@
   must too.
 * ``transok`` / ``buildok``: each ``#! stap`` script is run at ``-p2``; where
   the real stap succeeds, stap-ls must succeed.
+* ``test_semok_count`` prints how many semok tests stap-ls passes (``-s`` shows
+  it) and holds that number at ``SEMOK_TARGET``; runs are shared with
+  ``test_semok`` within a session.
 
 Nothing of stap's output is stored: both run live.
 """
@@ -42,9 +45,14 @@ SEMOK = _files("semok")
 SEMKO = _files("semko")
 
 
-def _run_both(path: Path):
+@functools.cache
+def _run(path: Path, real_stap: bool):
     real, ours = _shims()
-    return run_test(path, real, timeout=300), run_test(path, ours, timeout=300)
+    return run_test(path, real if real_stap else ours, timeout=300)
+
+
+def _run_both(path: Path):
+    return _run(path, True), _run(path, False)
 
 
 @pytest.mark.parametrize("path", SEMOK, ids=_ids(SEMOK))
@@ -59,6 +67,20 @@ def test_semko(path: Path) -> None:
     stap, mine = _run_both(path)
     if stap.returncode != 0:
         assert mine.returncode != 0, f"stap rejects {path.name}, stap-ls accepts it:\n{mine.stdout[-2000:]}"
+
+
+#: semok tests stap-ls must pass (issue 3): stap 4.8 passes 68 of 112 here, the
+#: rest only for lack of kernel DWARF, which BTF/kallsyms/tracefs often answer
+SEMOK_TARGET = 90
+
+
+def test_semok_count() -> None:
+    """How many semok tests stap-ls passes, printed and held at SEMOK_TARGET."""
+    failed = [p.name for p in SEMOK if _run(p, False).returncode != 0]
+    passed = len(SEMOK) - len(failed)
+    print(f"\nsemok: stap-ls passes {passed} of {len(SEMOK)}; fails: {' '.join(failed)}")
+    assert passed >= SEMOK_TARGET, (f"stap-ls passes {passed} of {len(SEMOK)} semok tests "
+                                    f"(target {SEMOK_TARGET}); failing: {failed}")
 
 
 def test_corpus_present() -> None:
