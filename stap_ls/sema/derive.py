@@ -286,8 +286,9 @@ class Deriver:
             if m.node.aliases:
                 for alias, name, afile in m.node.aliases:
                     decls = [alias] if alias is not None else self.alias_decls(name, afile)
-                    for a in decls:
-                        out.extend(self._expand(a, m, pp, body, chain, decl, afile, depth))
+                    for a in decls:     # each derived probe owns its body: later ones copy it
+                        out.extend(self._expand(a, m, pp, clone(body) if out else body, chain,
+                                                decl, afile, depth))
         if failed and not out:
             raise failed[0]
         return out
