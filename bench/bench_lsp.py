@@ -94,7 +94,8 @@ def wait_daemon(d: str, timeout: float = 300.0) -> int:
             if Path(str(p)[:-len(".pid")]).exists():
                 return int(p.read_text())
         time.sleep(0.2)
-    raise SystemExit(f"no daemon in {d} after {timeout} s")
+    logs = "".join(p.read_text()[-2000:] for p in Path(d).glob("*.log"))
+    raise SystemExit(f"no daemon in {d} after {timeout} s; its log ends:\n{logs}")
 
 
 def completion_latency(c: RawClient, line: int, ch: int, rounds: int) -> list[float]:
@@ -114,7 +115,11 @@ def daemon_figures(rounds: int) -> None:
     lines = text.split("\n")
     body = next(i for i, ln in enumerate(lines) if "totals += helper" in ln)
     with tempfile.TemporaryDirectory(prefix="sd", dir="/tmp") as d:
-        env = {"STAP_LS_DAEMON_DIR": d}
+        # the version hash normally covers stap_ls's files; pin it to a file of ours
+        # so that edits to the tree during the run do not retire the daemon
+        Path(d, "src").mkdir()
+        Path(d, "src", "version").write_text("bench\n")
+        env = {"STAP_LS_DAEMON_DIR": d, "STAP_LS_DAEMON_SOURCE": os.path.join(d, "src")}
         pid = 0
         try:
             first = first_diagnostics(env, ["--daemon"], "in-process")
