@@ -26,7 +26,6 @@ milliseconds.  It knows:
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import socket
@@ -91,8 +90,7 @@ def version_hash(root: str | None = None, environ: dict | None = None) -> str:
     """A short hash of the package's code and what the preloaded state depends on."""
     environ = os.environ if environ is None else environ
     root = root or environ.get(ENV_SOURCE) or package_dir()
-    h = hashlib.sha256()
-    h.update(f"{sys.executable}\0{sys.version}\0".encode())
+    parts = [f"{sys.executable}\0{sys.version}\0"]
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
         for f in sorted(filenames):
@@ -103,11 +101,15 @@ def version_hash(root: str | None = None, environ: dict | None = None) -> str:
                 st = os.stat(p)
             except OSError:
                 continue
-            h.update(f"{os.path.relpath(p, root)}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
+            parts.append(f"{os.path.relpath(p, root)}\0{st.st_size}\0{st.st_mtime_ns}\0")
     for k in sorted(environ):
         if k in ENV_KEYS or k.startswith(ENV_PREFIXES):
-            h.update(f"{k}={environ[k]}\0".encode())
-    return h.hexdigest()[:16]
+            parts.append(f"{k}={environ[k]}\0")
+    # a version key, not a secret (the directory is private): zlib imports in
+    # microseconds where hashlib (OpenSSL) costs milliseconds of the front's start
+    import zlib
+    data = "".join(parts).encode("utf-8", "surrogateescape")
+    return f"{zlib.crc32(data):08x}{zlib.adler32(data):08x}"
 
 
 def socket_path(d: str | None = None, h: str | None = None) -> str:
