@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 
+from stap_ls.sema.regexcheck import regex_error
 from stap_ls.sema.program import LONG, STATS, STRING, UNKNOWN, DerivedProbe, FunctionInfo, Program, VarInfo
 from stap_ls.syntax import ast as A
 from stap_ls.syntax.lexer import quote_string
@@ -226,6 +227,10 @@ class TypeInference:
     def e_RegexQuery(self, e, t):
         self.expr(e.left, STRING)
         self.expr(e.right, STRING)
+        if isinstance(e.right, A.StringLit):
+            bad = regex_error(e.right.value)
+            if bad is not None:
+                self._err(bad, e.right.span, describe(e.right))
         return self._fixed(e, t, LONG)
 
     def e_UnaryExpr(self, e, t):
