@@ -196,11 +196,13 @@ def _daemon(o: ServeOptions) -> int:
         os.dup2(conn.fileno(), 0)
         os.dup2(conn.fileno(), 1)
         conn.close()
-        if child.log_file or child.verbosity:
-            _logging(child, force=True)
         logging.getLogger("stap_ls.daemon").info(
             "daemon child %d serves a client (daemon %d, cwd %s)", os.getpid(), os.getppid(),
             os.getcwd())
+        if child.log_file or child.verbosity:
+            _logging(child, force=True)
+        else:                       # as `serve`: warnings only (to the daemon's log)
+            logging.getLogger().setLevel(logging.WARNING)
         _serve(child, preloaded=daemon.PRELOADED.get("env"), configured=True,
                server=daemon.PRELOADED.get("server"))
 

@@ -153,6 +153,47 @@ def register_info(ls) -> None:
                 "usesPreloaded": pre is not None and getattr(ls, "env", None) is pre}
 
 
+def _clean_stale(path: str, keep_logs_days: float = 7.0) -> None:
+    """Remove the files of other versions' daemons that are gone (their lock is
+    free): sockets, pid and lock files, and their logs after a week."""
+    d = os.path.dirname(path) or "."
+    mine = os.path.basename(path)
+    try:
+        names = os.listdir(d)
+    except OSError:
+        return
+    for n in names:
+        if not n.endswith(".sock.lock") or n == mine + ".lock":
+            continue
+        base = os.path.join(d, n[:-len(".lock")])
+        try:
+            fd = os.open(base + ".lock", os.O_RDWR)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue            # a live daemon (or one starting)
+        try:
+            for f in (base, base + ".pid", base + ".lock"):
+                try:
+                    os.unlink(f)
+                except FileNotFoundError:
+                    pass
+            logf = base[:-len(".sock")] + ".log"
+            try:
+                if time.time() - os.stat(logf).st_mtime > keep_logs_days * 86400:
+                    os.unlink(logf)
+            except FileNotFoundError:
+                pass
+            log.info("removed the files of a stale daemon: %s", base)
+        except OSError as e:
+            log.warning("could not clean %s: %s", base, e)
+        finally:
+            os.close(fd)
+
+
 def _own_socket(state: DaemonState) -> bool:
     try:
         return os.stat(state.path).st_ino == state.ino
@@ -188,6 +229,7 @@ def run_daemon(path: str, idle: float, handle: Callable[[socket.socket], None],
             os.close(lock_fd)
             return 0
         raise
+    _clean_stale(path)
     env = preload_fn()
     PRELOADED["env"] = env
     INFO.update(preloaded=env is not None)

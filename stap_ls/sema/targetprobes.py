@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 from dataclasses import dataclass, field
 
 from stap_ls.options import StapOptions
@@ -49,6 +50,11 @@ CODE_NO_MATCH = "no-match"
 CODE_TARGET = "target-symbol"
 CODE_MISSING = "missing-debuginfo"
 
+#: source files stap refuses to probe (dwflpp::build_blacklist); every function
+#: of such a file is blocklisted, so a point naming one never matches
+_BLOCKLISTED_FILE = re.compile(r"kernel/kprobes\.c|arch/.*/kernel/kprobes\.c|include/asm/io\.h"
+                               r"|include/asm/bitops\.h|arch/.*/include/asm/io\.h"
+                               r"|arch/.*/include/asm/bitops\.h|drivers/ide/ide-iops\.c")
 _FUNC_SUFFIXES = ("call", "return", "inline", "exported", "maxactive")
 _PROCESS_EVENTS = ("begin", "end", "syscall", "thread", "insn", "mark", "plt", "function",
                    "statement", "library", "provider", "memory", "data")
@@ -256,6 +262,10 @@ class _Resolver:
                                                  missing="debug information for an address"))
             return
         spec = _func_spec(arg)
+        if spec.file is not None and not _is_glob(spec.file) \
+                and _BLOCKLISTED_FILE.fullmatch(spec.file):
+            self.no_match()     # stap never probes these files (its blocklist)
+            return
         km = kernel_model(self.model)
         if km is not self.model:
             self.warn(kernel_fallback_note(self.model))

@@ -352,6 +352,11 @@ def test_stale_socket_is_replaced(daemon):
     s.close()                                  # a socket file nobody listens on
     Path(path + ".pid").write_text("999999\n")
     assert relay.connect(path) is None
+    # the files of another version's daemon, long gone
+    other = daemon.dir / "00000000deadbeef"
+    for suffix in (".sock.lock", ".sock.pid", ".log"):
+        Path(f"{other}{suffix}").write_text("old\n")
+    os.utime(f"{other}.log", (time.time() - 8 * 86400,) * 2)
     params, info = session(daemon)
     assert_error_at_line_1(params)
     assert info["mode"] == "in-process"
@@ -362,6 +367,8 @@ def test_stale_socket_is_replaced(daemon):
     pid = daemon.wait_ready()
     _, info = session(daemon)
     assert info["mode"] == "daemon-child" and info["daemonPid"] == pid
+    left = sorted(p.name for p in daemon.dir.iterdir() if p.name.startswith("00000000"))
+    assert left == [], left
 
 
 def test_garbage_on_the_socket_does_not_hurt_the_daemon(daemon):
