@@ -33,6 +33,7 @@ a lookup of global variables.
 from __future__ import annotations
 
 import fnmatch
+import glob as globmod
 import os
 import re
 from dataclasses import dataclass, field
@@ -406,6 +407,14 @@ class _Resolver:
         target = _arg(c[0])
         rest = c[1:]
         kind = rest[0].functor
+        if isinstance(target, str) and "/" in target and _is_glob(target):
+            # stap expands a path glob (process("/usr/lib*/libc.so.*")): each file found
+            hits = sorted(h for h in globmod.glob(target) if os.path.isfile(h))
+            if hits:
+                for h in hits:
+                    arg = A.StringLit(c[0].arg.span if c[0].arg else None, h)
+                    self.process([A.PPComponent(c[0].functor, arg, c[0].span)] + rest)
+                return
         path: str | None = None
         if target is None and self.opts.command and kind in ("function", "statement", "plt",
                                                              "mark", "library"):
