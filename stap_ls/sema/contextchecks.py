@@ -122,7 +122,8 @@ def _utrace_var(e: A.TargetSymbol, kind: str) -> Diagnostic | None:
 
 
 def _is_lvalue(e) -> bool:
-    return isinstance(e, (A.Symbol, A.ArrayIndex, A.TargetExpr))
+    return isinstance(e, (A.Symbol, A.ArrayIndex, A.TargetExpr, A.TargetRegister,
+                          A.TargetDeref))
 
 
 def _lvalue(n) -> Diagnostic | None:
