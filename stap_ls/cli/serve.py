@@ -103,7 +103,7 @@ def _front(o: ServeOptions) -> int | None:
         if sock is not None:
             code = relay.relay(sock, relay.header(o.forward))
             if code is not None:
-                return code
+                os._exit(code)      # the stdin thread may sit in read(): do not wait for it
             # the daemon closed without taking us (it was exiting): start another
         relay.spawn_daemon(path, o.idle_minutes)
     except (relay.DaemonError, OSError) as e:
