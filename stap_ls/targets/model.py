@@ -40,6 +40,7 @@ from stap_ls.targets.kernel_sources import KernelSymbols, Tracefs
 from stap_ls.targets.elfinfo import read_elf_facts
 from stap_ls.targets.modules import ModuleInfo, list_modules
 from stap_ls.targets.suggest import suggest
+from stap_ls.targets.trace_headers import header_vars
 from stap_ls.targets.userspace import UserBinary
 
 BTF_PATH = "/sys/kernel/btf/vmlinux"
@@ -82,7 +83,7 @@ class TargetModel:
         self._binaries: dict[str, UserBinary] = {}
         self._missing: dict[str, str] = {}
         self._bpf_trace: dict[tuple, list[str]] | None = None
-        self._header_tps: dict[str, list[Var]] | None = None
+        self._header_tps: dict[str, tuple] | None = None
         self._kfnames: set[str] | None = None
         self._header_sorted: list | None = None
         self._header_by_name: dict[str, list] = {}
@@ -333,7 +334,7 @@ class TargetModel:
         if not _is_glob(sys_pat) and not _is_glob(name_pat):
             args = hdr.get(f"{sys_pat}:{name_pat}")
             if args is not None:
-                out.append(Tracepoint(sys_pat, name_pat, HEADERS, args=list(args),
+                out.append(Tracepoint(sys_pat, name_pat, HEADERS, args=header_vars(args),
                                       args_source=HEADERS))
             return out
         if self._header_sorted is None:
@@ -345,7 +346,8 @@ class TargetModel:
             self._header_by_name.get(name_pat, [])
         for (system, ev), args in cands:
             if fnmatch.fnmatchcase(system, sys_pat) and fnmatch.fnmatchcase(ev, name_pat):
-                out.append(Tracepoint(system, ev, HEADERS, args=list(args), args_source=HEADERS))
+                out.append(Tracepoint(system, ev, HEADERS, args=header_vars(args),
+                                      args_source=HEADERS))
         return out
 
     def has_tracepoints(self) -> bool:
@@ -393,11 +395,12 @@ class TargetModel:
             self._bpf_trace = idx
         return self._bpf_trace
 
-    def _headers(self) -> dict[str, list[Var]]:
+    def _headers(self) -> dict[str, tuple]:
+        """``{"system:name": ((arg, type), ...)}`` from another release's headers."""
         if self._header_tps is None:
-            from stap_ls.targets.trace_headers import scan_trace_headers
+            from stap_ls.targets.trace_headers import trace_header_index
             d = self._headers_dir or f"/lib/modules/{self.release}/build"
-            self._header_tps = scan_trace_headers(d, self.use_cache)
+            self._header_tps = trace_header_index(d, self.use_cache)
             if not self._header_tps:
                 self._note("headers", f"no tracepoint definitions for {self.release} "
                            f"(install linux-headers-{self.release})")

@@ -55,25 +55,33 @@ def header_files(build_dir: str) -> list[str]:
 
 
 def scan_trace_headers(build_dir: str, use_cache: bool = True) -> dict[str, list[Var]]:
-    """``{"system:name": [args]}`` for every tracepoint defined in the headers.
+    """``{"system:name": [args]}`` for every tracepoint defined in the headers."""
+    return {name: header_vars(args)
+            for name, args in trace_header_index(build_dir, use_cache).items()}
 
-    The result is cached on disk keyed by every scanned header's path, size
-    and mtime (a changed, added or removed header rescans), stored as plain
-    tuples ``(name, ((arg, type spelling), ...))``."""
+
+def header_vars(args: tuple[tuple[str, str], ...]) -> list[Var]:
+    """The arguments of one :func:`trace_header_index` entry as variables."""
+    return [Var(a, TypeRef(t, HEADERS), "arg") for a, t in args]
+
+
+def trace_header_index(build_dir: str, use_cache: bool = True
+                       ) -> dict[str, tuple[tuple[str, str], ...]]:
+    """``{"system:name": ((arg, type spelling), ...)}``: the scan as plain tuples.
+
+    Cached on disk keyed by every scanned header's path, size and mtime (a
+    changed, added or removed header rescans); callers turn only the entries
+    they need into :class:`Var` s (:func:`header_vars`)."""
     paths = header_files(build_dir)
     key = (os.path.realpath(build_dir), tuple(cache.file_identity(p) for p in paths))
     if use_cache:
         hit = cache.load("trace-headers", key)
-        if isinstance(hit, tuple):
-            try:
-                return {name: [Var(a, TypeRef(t, HEADERS), "arg") for a, t in args]
-                        for name, args in hit}
-            except (TypeError, ValueError):
-                pass
-    out = _scan(paths)
+        if isinstance(hit, dict):
+            return hit
+    out = {name: tuple((v.name, v.type.name) for v in args)
+           for name, args in _scan(paths).items()}
     if use_cache:
-        cache.store("trace-headers", key, tuple(
-            (name, tuple((v.name, v.type.name) for v in args)) for name, args in out.items()))
+        cache.store("trace-headers", key, out)
     return out
 
 
