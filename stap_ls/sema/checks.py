@@ -69,6 +69,7 @@ def _function_writes(prog: Program) -> dict[int, set[int]]:
 
 
 def check_program(prog: Program, opts, user_files: set[str]) -> list[Diagnostic]:
+    from stap_ls.sema.synth import is_netfilter, netfilter_var_errors
     out: list[Diagnostic] = []
     refs = prog.referents
     for v in prog.globals.values():
@@ -108,6 +109,8 @@ def check_program(prog: Program, opts, user_files: set[str]) -> list[Diagnostic]
                 kind = n.components[0].kind
                 what = "array" if kind == "index" else "a structure"
                 out.append(_err(f"procfs variable '$value' may not be used as {what}", n))
+            elif isinstance(n, A.TargetSymbol) and dp is not None and is_netfilter(dp):
+                out.extend(_err(msg, node) for msg, node in netfilter_var_errors(n, opts.guru))
             elif isinstance(n, A.TargetSymbol) and dp is not None:
                 if dp.family in _NO_TARGET and not _inside_defined(body, n) \
                         and id(n) not in prog.defined_dropped:
@@ -159,6 +162,7 @@ def check_privilege(prog: Program, opts) -> list[Diagnostic]:
 
 
 def _target_write(n, dp: DerivedProbe, opts) -> list[Diagnostic]:
+    from stap_ls.sema.synth import NETFILTER_VARS, is_netfilter
     tgt = n.left if isinstance(n, A.AssignExpr) else n.value if isinstance(n, A.DeleteStmt) \
         else n.operand
     if not isinstance(tgt, A.TargetSymbol):
@@ -172,6 +176,9 @@ def _target_write(n, dp: DerivedProbe, opts) -> list[Diagnostic]:
             and ".syscall" in dp.text:
         var = "$argN" if name.startswith("$arg") else name
         return [_err(f"utrace '{var}' variable is read-only", tgt)]
+    if is_netfilter(dp):
+        return [] if name == "$verdict" or name not in NETFILTER_VARS else \
+            [_err("write to netfilter parameter not permitted", tgt)]
     if opts.guru:
         return []
     if dp.family == "kernel.trace":

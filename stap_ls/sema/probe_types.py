@@ -169,24 +169,40 @@ def check_builtin(family: str, comps: list[tuple[str, object]], guru: bool = Fal
     if family == "perf":
         return None
     if family.startswith("netfilter"):
-        vals = dict(comps)
-        if not guru:
-            pf = vals.get("pf")
-            if isinstance(pf, str) and pf not in _NF_PF:
-                return f'unsupported netfilter protocol family "{pf}"; need stap -g'
-            hook = vals.get("hook")
-            if isinstance(hook, str) and hook not in _NF_HOOKS:
-                return f'unsupported netfilter hook "{hook}" for protocol family "{pf}"; need stap -g'
-        return None
+        return None if guru else _netfilter_error(dict(comps))
     return None
 
 
-_NF_PF = {"NFPROTO_IPV4", "NFPROTO_IPV6", "NFPROTO_ARP", "NFPROTO_BRIDGE"}
-_NF_HOOKS = {"NF_INET_PRE_ROUTING", "NF_INET_LOCAL_IN", "NF_INET_FORWARD", "NF_INET_LOCAL_OUT",
-             "NF_INET_POST_ROUTING", "NF_IP_PRE_ROUTING", "NF_IP_LOCAL_IN", "NF_IP_FORWARD",
-             "NF_IP_LOCAL_OUT", "NF_IP_POST_ROUTING", "NF_ARP_IN", "NF_ARP_OUT", "NF_ARP_FORWARD",
-             "NF_BR_PRE_ROUTING", "NF_BR_LOCAL_IN", "NF_BR_FORWARD", "NF_BR_LOCAL_OUT",
-             "NF_BR_POST_ROUTING"}
+_NF_ROUTE = ("PRE_ROUTING", "LOCAL_IN", "FORWARD", "LOCAL_OUT", "POST_ROUTING")
+_NF_PRI = ("FIRST", "CONNTRACK_DEFRAG", "RAW", "SELINUX_FIRST", "CONNTRACK", "MANGLE", "NAT_DST",
+           "FILTER", "SECURITY", "NAT_SRC", "SELINUX_LAST", "LAST")
+#: protocol family -> (its number, hook names, named priorities): tapset-netfilter.cxx
+_NF_FAMILIES = {
+    "NFPROTO_IPV4": ("2", {f"NF_{p}_{h}" for p in ("INET", "IP") for h in _NF_ROUTE},
+                     {f"NF_IP_PRI_{n}" for n in _NF_PRI + ("CONNTRACK_CONFIRM",)}),
+    "NFPROTO_IPV6": ("10", {f"NF_IP6_{h}" for h in _NF_ROUTE}, {f"NF_IP6_PRI_{n}" for n in _NF_PRI}),
+    "NFPROTO_ARP": ("3", {"NF_ARP_IN", "NF_ARP_OUT", "NF_ARP_FORWARD"}, set()),
+    "NFPROTO_BRIDGE": ("7", {f"NF_BR_{h}" for h in _NF_ROUTE}, set()),
+}
+
+
+def _netfilter_error(vals: dict) -> str | None:
+    """stap's checks of netfilter.hook().pf().priority() without guru mode, in its order."""
+    pf, hook = str(vals.get("pf")), str(vals.get("hook"))
+    prio = str(vals.get("priority", "0"))
+    fam = _NF_FAMILIES.get(pf)
+    number = fam[0] if fam else pf
+    if not (fam and prio in fam[2]):
+        try:
+            if not -2**31 <= int(prio, 0) < 2**31:
+                raise ValueError(prio)
+        except ValueError:
+            return f'unsupported netfilter priority "{prio}" for protocol family "{number}"; need stap -g'
+    if fam and hook not in fam[1]:
+        return f'unsupported netfilter hook "{hook}" for protocol family "{number}"; need stap -g'
+    if fam is None:
+        return f'unsupported netfilter protocol family "{pf}"; need stap -g'
+    return None
 
 
 def iter_patterns() -> itertools.chain:

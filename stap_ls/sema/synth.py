@@ -10,6 +10,11 @@ prints what that code adds to the program:
   before the optimiser runs, so they stay even when the optimiser removes the
   code that named them; they are listed first, in the tracepoint's argument
   order (not the order of use).
+* **netfilter context locals** — ``$skb``, ``$in``, ``$out``, ``$hooknum``,
+  ``$okfn``, ``$verdict`` of a ``netfilter.hook`` probe become probe locals
+  ``__nf_skb`` ... (``long``), listed first, sorted by name; other ``$names``
+  are "unsupported context variable", ``$verdict`` needs guru mode, and the
+  others may not be written.
 * **tracepoint member functions** — ``$var->member...`` in a tracepoint probe
   becomes a call of a generated function ``_tracepoint_tvar_get_VAR_N``
   (``long (pointer:long)``, private to the file holding the expression).  N
@@ -27,7 +32,7 @@ not changed and the record is made when the program is printed.
 from __future__ import annotations
 
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from stap_ls.sema.program import LONG, DerivedProbe, FunctionInfo, Program, VarInfo
 from stap_ls.syntax import ast as A
@@ -52,11 +57,35 @@ class TvarAccess:
 
 @dataclass
 class _Record:
-    tp_args: dict[int, list[str]]             # id(probe) -> argument names used
+    tp_args: dict[int, list[str]]             # id(probe) -> context variables used
     accesses: list[TvarAccess]
 
 
 _RECORDS: "weakref.WeakKeyDictionary[Program, _Record]" = weakref.WeakKeyDictionary()
+
+
+#: netfilter context variables -> the probe locals stap maps them to (tapset-netfilter.cxx)
+NETFILTER_VARS = {"$hooknum": "__nf_hooknum", "$skb": "__nf_skb", "$in": "__nf_in",
+                  "$out": "__nf_out", "$okfn": "__nf_okfn", "$verdict": "__nf_verdict"}
+
+
+def is_netfilter(dp: DerivedProbe) -> bool:
+    return dp.family.startswith("netfilter")
+
+
+def netfilter_var_errors(e: A.TargetSymbol, guru: bool) -> list[tuple[str, A.Expr]]:
+    """stap's complaints about a ``$variable`` read in a netfilter probe (message, node)."""
+    if e.name not in NETFILTER_VARS:
+        return [("unsupported context variable", e)]
+    if e.addressof:         # stap blames the $name token, not the '&'
+        name = A.Symbol(None, e.name)
+        if e.span is not None:
+            at = e.span.source.text.find("$", e.span.start, e.span.end)
+            name.span = replace(e.span, start=at, end=at + len(e.name)) if at >= 0 else e.span
+        return [("cannot take address of netfilter hook context variable", name)]
+    if e.name == "$verdict" and not guru:
+        return [("write to netfilter verdict requires guru mode; need stap -g", e)]
+    return []
 
 
 def _tp_arg_names(dp: DerivedProbe) -> list[str] | None:
@@ -84,6 +113,11 @@ def record_before_optimisation(prog: Program) -> None:
     tp_args: dict[int, list[str]] = {}
     accesses: list[TvarAccess] = []
     for dp in prog.probes:
+        if is_netfilter(dp):
+            used_nf = {NETFILTER_VARS[n.name] for n in A.walk(dp.body)
+                       if isinstance(n, A.TargetSymbol) and n.name in NETFILTER_VARS}
+            tp_args[id(dp)] = sorted(used_nf)       # stap keeps them in a std::set
+            continue
         names = _tp_arg_names(dp)
         if names is None:
             continue
@@ -114,10 +148,11 @@ def _record(prog: Program) -> _Record:
 
 
 def tracepoint_locals(prog: Program, dp: DerivedProbe) -> list[VarInfo]:
-    """The ``__tracepoint_arg_NAME`` locals stap gives a kernel.trace probe."""
+    """The context locals stap gives a probe: ``__tracepoint_arg_NAME`` for a
+    kernel.trace probe, ``__nf_NAME`` for a netfilter probe."""
     names = _record(prog).tp_args.get(id(dp), [])
-    return [VarInfo("__tracepoint_arg_" + n, "local", None, LONG, arity=0, synthetic=True)
-            for n in names]
+    prefix = "" if is_netfilter(dp) else "__tracepoint_arg_"
+    return [VarInfo(prefix + n, "local", None, LONG, arity=0, synthetic=True) for n in names]
 
 
 def synthetic_functions(prog: Program) -> list[FunctionInfo]:

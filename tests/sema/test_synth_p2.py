@@ -4,7 +4,8 @@ Each script runs through ``stap -r RELEASE -p2`` and ``stap-ls check -p2``
 (with and without ``-u``): where stap succeeds the printed programs must be
 the same byte for byte (``__tracepoint_arg_*`` locals, ``_tracepoint_tvar_get_*``
 functions, their numbering and merging); where stap fails both must fail with
-the same first error (stap's autocast rules).  Both run live.
+the same first error (stap's autocast rules, netfilter context variables
+and hook/family/priority names).  Both run live.
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ SAME_PROGRAM = {
                       'println($p->pid) }',
     "tvar_merge": 'probe kernel.trace("sched_switch") { println($prev->pid) } '
                   'probe kernel.trace("sched_wakeup") { println($p->pid) }',
+    # netfilter context variables become __nf_* locals, sorted by name
+    "netfilter_locals": 'probe netfilter.hook("NF_INET_LOCAL_IN").pf("NFPROTO_IPV4") '
+                        '{ println($skb, $in, $out, $hooknum) }',
+    "netfilter_ipv6_hook": 'probe netfilter.hook("NF_IP6_LOCAL_OUT").pf("NFPROTO_IPV6") { println($out) }',
     "tvar_two": 'probe kernel.trace("sched_wakeup") { x = $p->tgid; println(x); println($p->pid) }',
 }
 
@@ -42,6 +47,13 @@ SAME_ERROR = {
     "parameter": 'function f(p) { println(p->sun_family) } '
                  'probe begin { f(& @cast(0, "sockaddr_un", "<sys/un.h>")) }',
     "autocast_write": 'probe begin { s = & @cast(0, "sockaddr_un", "<sys/un.h>"); s->sun_family = 1 }',
+    "netfilter_unknown_var": 'probe netfilter.hook("NF_INET_LOCAL_IN").pf("NFPROTO_IPV4") { println($foo) }',
+    "netfilter_verdict": 'probe netfilter.hook("NF_INET_LOCAL_IN").pf("NFPROTO_IPV4") { println($verdict) }',
+    "netfilter_write": 'probe netfilter.hook("NF_INET_LOCAL_IN").pf("NFPROTO_IPV4") { $skb = 1 }',
+    "netfilter_address": 'probe netfilter.hook("NF_INET_LOCAL_IN").pf("NFPROTO_IPV4") { println(&$skb) }',
+    "netfilter_hook_family": 'probe netfilter.hook("NF_IP_LOCAL_OUT").pf("NFPROTO_IPV6") { println(1) }',
+    "netfilter_priority": 'probe netfilter.hook("NF_IP6_LOCAL_OUT").pf("NFPROTO_IPV6")'
+                          '.priority("NF_IP_PRI_FIRST") { println(1) }',
     "number_deref": 'probe begin { x = 4; println(x->y) }',
 }
 
