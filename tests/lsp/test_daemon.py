@@ -461,3 +461,26 @@ def test_real_library_is_preloaded_and_used():
     finally:
         d.kill()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_other_settings_load_their_own_environment(daemon, tiny, tmp_path):
+    """A client whose settings change what the environment depends on does not
+    get the preloaded one (the child loads its own, as ``serve`` would)."""
+    session(daemon)
+    pid = daemon.wait_ready()
+    other = tmp_path / "tapset"
+    other.mkdir()
+    (other / "other.stp").write_text("function other_two:long() { return 2 }\n")
+    c = daemon.client()
+    try:
+        c.initialize({"stap-ls": {"tapsetDirs": [str(other)]}})
+        c.open(URI, BROKEN)
+        c.wait_note(lambda n: n["method"] == "textDocument/publishDiagnostics"
+                    and n["params"]["diagnostics"], timeout=120)
+        info = c.call("stap-ls/serverInfo", {})["result"]
+        assert info["daemonPid"] == pid and info["usesPreloaded"] is False
+        assert c.close() == 0
+    finally:
+        if c.proc.poll() is None:
+            c.proc.kill()
+            c.proc.wait()
