@@ -158,6 +158,10 @@ class Deriver:
     # -- matching -------------------------------------------------------------
     def _match(self, comps: list[A.PPComponent]) -> list[_Match]:
         key = tuple((c.functor, _arg_kind(c.arg)) for c in comps)
+        if any("**" in c.functor for c in comps):
+            out: list[_Match] = []      # '**' spans components: matches are not 1:1, no memo
+            self._walk(self.index.root, comps, 0, [], out)
+            return out
         memo = self.index.match_memo
         hit = memo.get(key)
         if hit is None:
@@ -190,6 +194,23 @@ class Deriver:
         wild = "*" in c.functor or "?" in c.functor or "[" in c.functor
         found = False
         errors: list[SemError] = []
+        if "**" in c.functor:
+            # 'H**T' also spans dots: a component matching 'H*' (taking no
+            # argument), then '**T' from the next component on
+            head, _, tail = c.functor.partition("**")
+            for (functor, k), child in sorted(node.children.items()):
+                if k != "" or not fnmatch.fnmatchcase(functor, head + "*") \
+                        or functor.startswith("__") and not head.startswith("__"):
+                    continue
+                nc = A.PPComponent(functor, None, c.span)
+                more = comps[:pos] + [nc, A.PPComponent("**" + tail, c.arg, c.span)] \
+                    + comps[pos + 1:]
+                try:
+                    before = len(out)
+                    self._walk(child, more, pos + 1, walked + [nc], out)
+                    found = found or len(out) > before
+                except SemError as e:
+                    errors.append(e)
         for (functor, k), child in sorted(node.children.items()):
             if k != kind and not (k == "" and kind == "" ):
                 if not (k == "string" and kind == "string") and not (k == "number" and kind == "number"):
@@ -210,7 +231,7 @@ class Deriver:
                 errors.append(e)
         if found:
             return
-        if node.aliases and pos > 0:
+        if node.aliases and pos > 0 and "**" not in c.functor:
             out.append(_Match(node, list(walked), comps[pos:]))
             return
         if node.family is not None and not node.children:
