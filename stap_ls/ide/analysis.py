@@ -12,6 +12,9 @@ pass-2 result when the library is loaded and :func:`run_elaborate` succeeds.
 Pass 2 lives in :mod:`stap_ls.sema.elaborate`; :func:`run_elaborate` is the
 single place that calls it and turns an ImportError, a NotImplementedError or
 any exception into a logged note, so features fall back to pass-1 knowledge.
+Its result is kept only as a :class:`~stap_ls.ide.pass2summary.Pass2Summary`
+(picklable, keyed by offsets), so the same :class:`Elaboration` can come from
+this process or from the server's pass-2 worker process (:func:`with_elab`).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Callable
 
 from stap_ls.ide.config import Settings
 from stap_ls.ide.incremental import DeclCache, parse_incremental
+from stap_ls.ide.pass2summary import Pass2Summary, summarize
 from stap_ls.ide.index import SymbolTable, library_table
 from stap_ls.options import StapOptions
 from stap_ls.sema.frontend import FrontendResult, pp_env
@@ -118,15 +122,17 @@ def full_environment(settings: Settings, report: Callable[[str, int], None] | No
     return e
 
 
-@dataclass
+@dataclass(frozen=True)
 class Elaboration:
-    result: object | None               # sema.elaborate.ElabResult
+    """Pass 2's outcome for one document version (picklable)."""
+    summary: Pass2Summary | None        # None: pass 2 did not run, see note
     note: str = ""                      # why there is none
     seconds: float = 0.0
 
 
 def run_elaborate(fe: FrontendResult, model: object | None) -> Elaboration:
-    """Pass 2, or a note saying why not (never raises)."""
+    """Pass 2 of ``fe``'s first (the user's) file, summarised, or a note
+    saying why not (never raises)."""
     t0 = time.perf_counter()
     try:
         from stap_ls.sema.elaborate import elaborate
@@ -134,13 +140,15 @@ def run_elaborate(fe: FrontendResult, model: object | None) -> Elaboration:
         return Elaboration(None, f"pass 2 is not available: {e}")
     try:
         res = elaborate(fe, model)
+        user = fe.user[0].file
+        summary = summarize(res, user, user.name)
     except NotImplementedError as e:
         return Elaboration(None, f"pass 2 is not available: {e}", time.perf_counter() - t0)
     except Exception as e:  # a bug in pass 2: log it, keep pass 1
         log.exception("pass 2 failed")
         return Elaboration(None, f"pass 2 failed: {type(e).__name__}: {e}",
                            time.perf_counter() - t0)
-    return Elaboration(res, "", time.perf_counter() - t0)
+    return Elaboration(summary, "", time.perf_counter() - t0)
 
 
 @dataclass(frozen=True, eq=False)
@@ -176,18 +184,30 @@ class Analysis:
                             library_macros=self.env.library.macros)
 
     @property
-    def program(self):
-        r = self.elab.result if self.elab else None
-        return getattr(r, "program", None)
+    def pass2(self) -> Pass2Summary | None:
+        """What pass 2 found (types, derived probes, diagnostics), if it ran."""
+        return self.elab.summary if self.elab is not None else None
+
+    #: older name: features read the summary, never a live ``Program``
+    program = pass2
+
+    def pass2_diagnostics(self) -> list[Diagnostic]:
+        """Pass 2's diagnostics rebuilt against this document's source."""
+        s = self.pass2
+        if s is None:
+            return []
+        d = self.memo.get("pass2-diagnostics")
+        if d is None:
+            d = self.memo["pass2-diagnostics"] = s.diagnostics_for(self.source)
+        return d
 
     @property
     def diagnostics(self) -> list[Diagnostic]:
         """pass 1, then pass 2 (when it ran), then the hints."""
         out = list(self.parse.diagnostics)
-        r = self.elab.result if self.elab else None
-        if r is not None and not self.parse.errors:
+        if self.pass2 is not None and not self.parse.errors:
             seen = {(d.message, d.span.start if d.span else -1) for d in out}
-            for d in getattr(r, "diagnostics", []):
+            for d in self.pass2_diagnostics():
                 if d.span is not None and d.span.source.name != self.source.name:
                     continue      # library problems are not this document's
                 if (d.message, d.span.start if d.span else -1) not in seen:
@@ -239,14 +259,25 @@ def analyze(uri: str, name: str, text: str, version: int, env: Environment,
                     t1 - t0, cache.reused if cache else 0)
 
 
+def needs_pass2(a: Analysis) -> bool:
+    """Whether pass 2 can (and has yet to) run for this analysis."""
+    return a.elab is None and a.env.complete and not a.parse.errors
+
+
 def with_pass2(a: Analysis) -> Analysis:
-    """The same version with pass 2 run (a new Analysis; ``a`` is unchanged)."""
-    if a.elab is not None or not a.env.complete or a.parse.errors:
+    """The same version with pass 2 run in this process (a new Analysis;
+    ``a`` is unchanged)."""
+    if not needs_pass2(a):
         return a
     fe = FrontendResult(a.env.options, a.env.env, a.env.library, [a.parse])
-    return Analysis(a.uri, a.version, a.source, a.parse, a.env, a.table,
-                    run_elaborate(fe, a.env.model), a.arg_hints, a.parse_seconds,
-                    a.reused_decls)
+    return with_elab(a, run_elaborate(fe, a.env.model))
+
+
+def with_elab(a: Analysis, elab: Elaboration) -> Analysis:
+    """The same version with a pass-2 outcome computed elsewhere (the
+    worker process elaborated the same text, so offsets agree)."""
+    return Analysis(a.uri, a.version, a.source, a.parse, a.env, a.table, elab, a.arg_hints,
+                    a.parse_seconds, a.reused_decls)
 
 
 class Documents:

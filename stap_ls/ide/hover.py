@@ -7,6 +7,10 @@
   the library's alias table and the target model);
 * a variable: global/local/parameter and its type (pass 2's inference when it
   ran);
+
+What pass 2 knows comes from the analysis's
+:class:`~stap_ls.ide.pass2summary.Pass2Summary` (it may have been computed in
+the server's worker process), never from a live ``Program``.
 * a ``$target`` variable: its C type and where that came from (DWARF, BTF,
   tracefs);
 * an ``@`` operator or macro: its form or definition.
@@ -74,23 +78,17 @@ def hover(a: Analysis, offset: int) -> HoverResult | None:
 
 
 def _inferred_type(a: Analysis, offset: int, name: str) -> str:
-    prog = a.program
-    if prog is None:
+    p2 = a.pass2
+    if p2 is None:
         return ""
     d = None
     for decl in a.parse.file.decls:
         if decl.span is not None and decl.span.start <= offset <= decl.span.end:
             d = decl
     if d is None:
-        g = prog.globals.get(name)
-        return getattr(g, "type", "") if g is not None and g.type != "unknown" else ""
+        return p2.globals.get(name, "")
     node, _ = node_at(d, offset)
-    t = prog.types.get(id(node))
-    if t and t != "unknown":
-        return t
-    ref = prog.referents.get(id(node))
-    t = getattr(ref, "type", "")
-    return t if isinstance(t, str) and t != "unknown" else ""
+    return p2.type_of(node)
 
 
 def _function_md(a: Analysis, s) -> str:
@@ -114,11 +112,8 @@ def _function_md(a: Analysis, s) -> str:
 
 
 def _return_type(a: Analysis, name: str) -> str:
-    prog = a.program
-    if prog is None:
-        return ""
-    fs = prog.functions.get(name) or []
-    return fs[0].return_type if fs and fs[0].return_type != "unknown" else ""
+    p2 = a.pass2
+    return p2.returns.get(name, "") if p2 is not None else ""
 
 
 def _chain_lines(node: ChainNode, depth: int, out: list[str], limit: int = 40) -> None:
@@ -141,14 +136,12 @@ def _probe_point_md(a: Analysis, offset: int) -> str:
     md = docs.to_markdown("probe", text) if docs is not None else None
     if md:
         parts.append(md)
-    prog = a.program
+    p2 = a.pass2
     derived = []
-    if prog is not None:
-        for dp in prog.probes:
-            s = getattr(dp.decl, "span", None)
-            if s is not None and s.start == r.start and a.is_mine(s) and \
-                    probe_point_str(dp.point) == text:
-                derived.append(dp.text + dp.comment)
+    if p2 is not None:
+        # as before the summary: only a point that is its own innermost point
+        # (not an alias) shows pass 2's lines; an alias shows its chain tree
+        derived = [dp.display for dp in p2.probes_of(r.start) if dp.leaf == text]
     if derived:
         parts.append("**expands to** (pass 2):\n\n```systemtap\n" +
                       "\n".join(derived[:40]) + "\n```")
@@ -170,13 +163,13 @@ def _probe_point_md(a: Analysis, offset: int) -> str:
 
 
 def _target_md(a: Analysis, offset: int, name: str) -> str:
-    prog = a.program
-    if prog is not None:
+    p2 = a.pass2
+    if p2 is not None:
         for decl in a.parse.file.decls:
             if decl.span is not None and decl.span.start <= offset <= decl.span.end:
                 node, _ = node_at(decl, offset)
-                ref = prog.referents.get(id(node))
-                if ref is not None and hasattr(ref, "type") and hasattr(ref, "source"):
+                ref = p2.target_of(node)
+                if ref is not None:
                     return _tv_md(name, ref)
     r = decl_range_at(a.ranges(), offset)
     if r is None or r.kind != "probe":

@@ -1,9 +1,9 @@
 """What a probe offers: its alias chain, concrete points and target variables.
 
 When pass 2 ran, its derived probes answer (concrete point text, alias chain,
-``ConcretePoint.target_vars``).  Otherwise this module works it out from
-pass 1: a tapset alias expands through the library's alias table (to depth
-6), and kernel/process points are resolved with
+``ConcretePoint.target_vars``, from the analysis's pass-2 summary).  Otherwise
+this module works it out from pass 1: a tapset alias expands through the
+library's alias table (to depth 6), and kernel/process points are resolved with
 :func:`stap_ls.sema.targetprobes.resolve_target_point` over the target model.
 Resolutions are memoised per environment (they depend on nothing else).
 """
@@ -126,12 +126,9 @@ def target_info(a: Analysis, points: list[A.ProbePoint], decl_start: int | None 
                 ) -> TargetInfo:
     """Target variables offered inside a probe whose header has ``points``."""
     info = TargetInfo([], [])
-    prog = a.program
-    if prog is not None and decl_start is not None:
-        for dp in prog.probes:
-            s = getattr(dp.decl, "span", None)
-            if s is not None and s.start == decl_start and a.is_mine(s) and dp.target is not None:
-                info.points.append(dp.target)
+    p2 = a.pass2
+    if p2 is not None and decl_start is not None:
+        info.points.extend(dp.target for dp in p2.probes_of(decl_start) if dp.target is not None)
     if not info.points:
         for pp in points:
             for leaf in _leaf_points(_table(a), pp):

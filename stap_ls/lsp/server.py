@@ -13,9 +13,11 @@ call one :mod:`stap_ls.ide` function off the event loop, convert the result with
   re-analysed.  A machine without tapsets, BTF or tracefs gets one
   ``window/showMessage`` saying what is missing, and the server keeps working.
 * **analyses** — one per document version, debounced after edits
-  (:data:`DEBOUNCE`): pass 1 is published at once, then pass 2 runs on its own
-  worker and its result replaces the analysis (and is published) if the
-  document has not changed meanwhile.  A request for a version not analysed
+  (:data:`DEBOUNCE`): pass 1 is published at once, then pass 2 runs in a
+  worker process (:mod:`stap_ls.lsp.pass2proc`; in this process on a thread
+  with ``STAP_LS_PASS2_PROCESS=0`` or a custom target model) and its result
+  replaces the analysis (and is published) if the document has not changed
+  meanwhile.  A request for a version not analysed
   yet analyses it (pass 1) first.  ``$/cancelRequest`` cancels the awaiting
   handler (pygls); the worker's result is then dropped.
 * **protocol edges** — a request after ``shutdown`` is answered -32600
@@ -28,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -40,9 +43,10 @@ from pygls.protocol.json_rpc import RPCRequest
 
 from stap_ls.ide import commands as C
 from stap_ls.ide.analysis import (Analysis, Documents, Environment, analyze, full_environment,
-                                  quick_environment, with_pass2)
+                                  needs_pass2, quick_environment, with_elab, with_pass2)
 from stap_ls.ide.config import Settings
 from stap_ls.lsp.convert import Converter, path_to_uri
+from stap_ls.lsp.pass2proc import Pass2Process
 
 log = logging.getLogger("stap_ls.lsp")
 
@@ -60,6 +64,8 @@ class StapProtocol(LanguageServerProtocol):
             self._send_response(message.id, error=T.ResponseError(
                 JsonRpcInvalidRequest.CODE, "the server is shut down"))
             return
+        if getattr(message, "method", None) in (T.SHUTDOWN, T.EXIT):
+            self._server.stop_pass2()         # `exit` ends the process at once
         super().handle_message(message)
 
 
@@ -76,6 +82,10 @@ class StapServer(LanguageServer):
         self.loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stap-ls-load")
         self.pass2_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stap-ls-pass2")
         self.model_factory = model_factory
+        #: pass 2 in a worker process (a custom target model cannot be sent there)
+        self.pass2_in_process = model_factory is not None or \
+            os.environ.get("STAP_LS_PASS2_PROCESS", "1") == "0"
+        self.pass2_proc: Pass2Process | None = None
         self.names: dict[str, str] = {}        # source name -> uri
         self.pending: dict[str, asyncio.Task] = {}
         self.runs = C.RunManager(self.notify_threadsafe)
@@ -179,6 +189,7 @@ class StapServer(LanguageServer):
             self.window_show_message(T.ShowMessageParams(
                 T.MessageType.Warning, "stap-ls works with less here: " + "; ".join(new)))
         log.info("environment loaded in %.2f s", env.load_seconds)
+        self._start_pass2(env)
         for a in self.docs.all():
             self.schedule(a.uri, 0.0)
 
@@ -197,6 +208,50 @@ class StapServer(LanguageServer):
                         self.docs.cache_for(uri), with_pass2=False)
             self.docs.store(a)
             return self.docs.latest(uri)
+
+    # -- pass 2 ----------------------------------------------------------------------
+    def _start_pass2(self, env: Environment) -> Pass2Process | None:
+        """The worker for ``env``'s settings (the old one goes if they changed);
+        None when pass 2 stays in this process.  The process itself starts
+        with its first request: a document with parse errors needs none."""
+        if self.pass2_in_process:
+            return None
+        old = self.pass2_proc
+        if old is not None and old.settings == env.settings:
+            return old
+        if old is not None:
+            old.stop()
+        self.pass2_proc = Pass2Process(env.settings, notify=self._log_threadsafe)
+        return self.pass2_proc
+
+    def stop_pass2(self) -> None:
+        p, self.pass2_proc = self.pass2_proc, None
+        if p is not None:
+            p.stop()
+
+    def _log_threadsafe(self, text: str) -> None:
+        def send() -> None:
+            self.window_log_message(T.LogMessageParams(T.MessageType.Info, "stap-ls: " + text))
+        if self.loop is not None:
+            self.loop.call_soon_threadsafe(send)
+
+    async def _run_pass2(self, a: Analysis) -> Analysis | None:
+        """Pass 2 of ``a``'s version: in the worker process when there is one
+        for its settings, else on this process's pass-2 thread."""
+        if a.env is not self.env:
+            return None          # an environment being replaced: re-analysed when it lands
+        proc = self._start_pass2(a.env)
+        if proc is None:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self.pass2_pool, self._pass2, a)
+        reply = await proc.elaborate(a.uri, a.source.name, a.source.text, a.version)
+        if reply.status != "done" or reply.elab is None:
+            return None          # superseded, or failed: the pass-1 analysis stands
+        doc = self.workspace.text_documents.get(a.uri)
+        if doc is None or doc.version != a.version:
+            return None
+        b = with_elab(a, reply.elab)
+        return b if self.docs.store(b) else None
 
     def _pass2(self, a: Analysis) -> Analysis | None:
         doc = self.workspace.text_documents.get(a.uri)
@@ -236,11 +291,10 @@ class StapServer(LanguageServer):
         if a is None or doc is None or a.version != doc.version:
             return
         self.publish(a)
-        if a.elab is None and a.env.complete and not a.parse.errors:
+        if needs_pass2(a):
             try:
                 await asyncio.sleep(PASS2_DELAY if delay else 0)   # a new edit cancels this
-                loop = asyncio.get_running_loop()
-                b = await loop.run_in_executor(self.pass2_pool, self._pass2, a)
+                b = await self._run_pass2(a)
             except asyncio.CancelledError:
                 return
             except Exception:
