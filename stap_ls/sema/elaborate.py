@@ -347,7 +347,8 @@ def _global_display(s: _Session) -> None:
     """stap's add_global_var_display: print user globals written but never read."""
     from stap_ls.sema.usage import var_usage
     prog = s.program
-    read, written = var_usage(prog)
+    _read, written = var_usage(prog)
+    read = _pure_reads(prog)
     for v in list(prog.globals.values()):
         if v.file not in s.user_names or v.synthetic:
             continue
@@ -368,6 +369,36 @@ def _global_display(s: _Session) -> None:
                 r = Resolver(s.table, v.file, dp.locals, None, s.diags)
                 r.block(dp.body)
         TypeInference(prog).run()
+
+
+def _pure_reads(prog) -> set[int]:
+    """ids of the variables read other than as the target of ``+=``, ``++``, ``delete``...:
+    for the display of globals stap does not count ``a += 1`` or ``a++`` as a read."""
+    roots = [dp.body for dp in prog.probes] + [dp.condition for dp in prog.probes
+                                               if dp.condition is not None]
+    roots += [f.body for f in prog.all_functions() if not isinstance(f.body, A.EmbeddedCode)]
+    targets: set[int] = set()
+    for root in roots:
+        for n in A.walk(root):
+            t = None
+            if isinstance(n, A.AssignExpr):
+                t = n.left
+            elif isinstance(n, (A.PreCrement, A.PostCrement)):
+                t = n.operand
+            elif isinstance(n, A.DeleteStmt):
+                t = n.value
+            if isinstance(t, A.ArrayIndex):
+                t = t.base
+            if isinstance(t, A.Symbol):
+                targets.add(id(t))
+    reads: set[int] = set()
+    for root in roots:
+        for n in A.walk(root):
+            if isinstance(n, A.Symbol) and id(n) not in targets:
+                v = prog.referents.get(id(n))
+                if isinstance(v, VarInfo):
+                    reads.add(id(v))
+    return reads
 
 
 def _display_code(v: VarInfo) -> str:
@@ -393,7 +424,7 @@ def _display_code(v: VarInfo) -> str:
     elif v.type == STRING:
         fmt += '=\\"%#s\\"'
     else:
-        fmt += "=%#x"
+        fmt += "=%d"                 # stap 4.8 prints a long's value in decimal
     fmt += "\\n"
     call = f'printf ("{fmt}"'
     value = foreach_value or name

@@ -59,6 +59,14 @@ probe kernel.data(4660).write { print(1) }
 probe kernel.data(4660).length(4).rw { print(2) }
 probe kernel.data("vm_dirty_ratio").write { print(3) }
 """,
+    "global_display": """
+global a, b, c, d
+probe begin { a += 1; b++; c = 2; if (d) { x = uid() } d = 1 }
+""",
+    "global_display_arrays": """
+global a, s, st
+probe begin { a[1, "x"] = 1; s = "q"; st <<< 1 }
+""",
 }
 
 
