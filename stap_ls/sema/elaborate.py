@@ -22,6 +22,7 @@ Everything returns as data (:class:`ElabResult`); no exception escapes.
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass, field
 
 from stap_ls.sema.derive import AliasIndex, Deriver, SemError, sem_error
@@ -266,7 +267,23 @@ def _copy_tree(node):
 
 
 def elaborate(fe, model=None) -> ElabResult:
-    """Elaborate the front end's result; never raises for user errors."""
+    """Elaborate the front end's result; never raises for user errors.
+
+    The cyclic garbage collector is paused meanwhile: elaboration allocates
+    hundreds of thousands of short-lived nodes (cloned alias bodies, and
+    library trees loaded on first use), and each full collection would walk
+    every object the library holds (a third of a cold ``syscall.*``).  It is
+    switched back on, and catches up, when the pass ends."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _elaborate_safely(fe, model)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _elaborate_safely(fe, model) -> ElabResult:
     try:
         return _elaborate(fe, model)
     except RecursionError:

@@ -121,3 +121,21 @@ def test_no_search_for_silent_failures(script: str) -> None:
     res = elaborate(run_frontend(opts, [SourceFile("<input>", script)]), model)
     assert model.searches == []
     assert not res.errors, [d.message for d in res.errors]
+
+
+def test_garbage_collector_state_restored() -> None:
+    import gc
+    script = SCRIPTS["reads"]
+    fe = run_frontend(_opts(script), [SourceFile("<input>", script)])
+    assert gc.isenabled()
+    elaborate(fe, TargetModel(_opts(script)))
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        elaborate(fe, TargetModel(_opts(script)))
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    # a pass that fails inside (a bad model) still switches it back on
+    elaborate(fe, "not a model")
+    assert gc.isenabled()
