@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+from dataclasses import replace
 from typing import TextIO
 
 from stap_ls.cli.report import ErrorPrinter, write_json
@@ -44,9 +45,14 @@ def main(argv: list[str], out: TextIO | None = None, err: TextIO | None = None,
     for w in warnings:
         err.write(f"stap-ls: {w}\n")
 
-    if opts.list_probes is not None or opts.list_probes_vars is not None:
-        from stap_ls.targets.listing import main_listing
-        return main_listing(opts, out, err)
+    listing = opts.list_probes_vars if opts.list_probes_vars is not None else opts.list_probes
+    if listing is not None:
+        from stap_ls.sema.listing import listing_script, wants_pass2
+        if not wants_pass2(listing):
+            from stap_ls.targets.listing import main_listing
+            return main_listing(opts, out, err)
+        # tapset aliases and built-ins: pass 1 of `probe PATTERN {}`, then pass 2's listing
+        opts = replace(opts, script_text=listing_script(listing), script_file=None)
 
     stdin_text = None
     if opts.script_file == "-":
@@ -115,5 +121,29 @@ def main(argv: list[str], out: TextIO | None = None, err: TextIO | None = None,
                     out.write(print_file(lf.result.file))
                     out.write("\n")
         return 0
+    if listing is not None:
+        return _pass2_listing(res, opts, out, err)
     from stap_ls.cli.pass2 import run_pass2
     return run_pass2(res, opts, out, err, diags)
+
+
+def _pass2_listing(fe, opts, out: TextIO, err: TextIO) -> int:
+    """Print what stap_ls.sema.listing finds.  Like stap, a listing that finds
+    nothing prints nothing on stdout and exits 1; stap says no more, we print the
+    pass-2 errors of the pattern, which say why."""
+    from stap_ls.cli.pass2 import format_diagnostics
+    from stap_ls.sema.listing import list_probes
+    from stap_ls.targets.model import TargetModel
+    pattern = opts.list_probes_vars if opts.list_probes_vars is not None else opts.list_probes
+    res = list_probes(fe, TargetModel(opts), opts.list_probes_vars is not None)
+    for line in res.lines:
+        out.write(line + "\n")
+    if res.without_dwarf and not opts.suppress_warnings:
+        shown = ": " + ", ".join(res.without_dwarf) if opts.verbose else " (-v names them)"
+        err.write(f"note: {len(res.without_dwarf)} listed point(s) rest on BTF or kernel "
+                  f"symbols where stap needs kernel debug information{shown}\n")
+    if not res.ok:
+        err.write(format_diagnostics(res.dropped)[0])
+        err.write(f"semantic error: no probe point matches '{pattern}'\n")
+        return 1
+    return 0
