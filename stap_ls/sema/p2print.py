@@ -30,6 +30,11 @@ class MangledPrinter(Printer):
             return mangled(e.name, v.file, v.private)
         return e.name
 
+    def s_DeleteStmt(self, s: A.DeleteStmt) -> str:
+        if isinstance(s.value, A.Symbol):         # stap prints a whole array unmangled
+            return "delete " + s.value.name
+        return super().s_DeleteStmt(s)
+
     def e_FunctionCall(self, e: A.FunctionCall) -> str:
         fis = self.prog.referents.get(id(e))
         name = e.name

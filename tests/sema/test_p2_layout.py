@@ -67,6 +67,11 @@ probe begin { a += 1; b++; c = 2; if (d) { x = uid() } d = 1 }
 global a, s, st
 probe begin { a[1, "x"] = 1; s = "q"; st <<< 1 }
 """,
+    "global_display_delete": """
+global e, t
+probe begin { e[1] = 1; t = e[2] = 3 }
+probe end { delete e }
+""",
 }
 
 
