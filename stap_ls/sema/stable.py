@@ -60,6 +60,18 @@ class _Body:
 class StableHoister:
     def __init__(self, prog: Program) -> None:
         self.p = prog
+        self._stable: dict[int, bool] = {}
+
+    def _stable_callee(self, call: A.FunctionCall) -> FunctionInfo | None:
+        if call.args:
+            return None
+        fis = self.p.referents.get(id(call))
+        if not fis:
+            return None
+        hit = self._stable.get(id(fis[0]))
+        if hit is None:
+            hit = self._stable[id(fis[0])] = is_stable(fis[0])
+        return fis[0] if hit else None
 
     def run(self) -> None:
         for dp in self.p.probes:
@@ -87,10 +99,8 @@ class StableHoister:
 
     def _has_stable(self, node) -> bool:
         for n in A.walk(node):
-            if isinstance(n, A.FunctionCall) and not n.args:
-                fis = self.p.referents.get(id(n))
-                if fis and is_stable(fis[0]):
-                    return True
+            if isinstance(n, A.FunctionCall) and self._stable_callee(n) is not None:
+                return True
         return False
 
     def _stmt(self, s):
@@ -148,10 +158,10 @@ class StableHoister:
                 self._children(v)
 
     def _expr(self, e):
-        if isinstance(e, A.FunctionCall) and not e.args:
-            fis = self.p.referents.get(id(e))
-            if fis and is_stable(fis[0]):
-                return self._hoist(e, fis[0])
+        if isinstance(e, A.FunctionCall):
+            fi = self._stable_callee(e)
+            if fi is not None:
+                return self._hoist(e, fi)
         self._children(e)
         return e
 
