@@ -226,7 +226,8 @@ def _probe_items(prog, dp) -> tuple[list[str], list[str]]:
     locals_ = [var_sig(v) for v in tracepoint_locals(prog, dp) + dp.locals]
     tv = getattr(dp.target, "target_vars", None) if dp.target is not None else None
     if tv:
-        return locals_, [f"${v.name}:{v.type}" for v in tv]
+        # stap lists the variables themselves, never the $$vars/$$parms/$$name summaries
+        return locals_, [f"${v.name}:{v.type}" for v in tv if not v.name.startswith("$")]
     if _is_utrace(dp):
         return locals_, list(_UTRACE_VARS)
     return locals_, []

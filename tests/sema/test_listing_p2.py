@@ -31,6 +31,8 @@ PATTERNS = [
     ("scheduler.process_*", "lL"),
     ("signal.send", "L"),               # several derived probes, shared items only
     ("kprocess.exec*", "L"),
+    ("irq_handler.*", "L"),
+    ("stap.pass*", "L"),                # SDT marks of the stap binary: $argN, no $$name
     ("begin", "lL"),                    # built-ins
     ("end", "L"),
     ("begin(1)", "l"),
