@@ -45,7 +45,7 @@ from stap_ls.sema.probe_types import Node
 from stap_ls.syntax import ast as A
 from stap_ls.syntax.printer import probe_point_str
 from stap_ls.targets.base import BTF, SYMBOLS
-from stap_ls.text import Diagnostic, Severity, SourceFile
+from stap_ls.text import Diagnostic, Severity
 
 #: process(...) events that are not target (symbol/DWARF) points: stap's utrace probes
 _UTRACE_EVENTS = ("begin", "end", "syscall", "thread")
@@ -144,7 +144,7 @@ def expanded_script(fe, root: Node) -> tuple[str, list[str]]:
     Returns the script text and, in order, the listed name of each point (one
     probe per point: a derived probe's declaration says which point it came from)."""
     names: list[str] = []
-    for r in fe.user:
+    for r in fe.user[:1]:        # -E scripts' probes are not the user's points (stap)
         for decl in r.file.probes:
             for pp in decl.points:
                 for comps in expand_point(root, pp):
@@ -180,13 +180,14 @@ def list_probes(fe, model, with_vars: bool) -> Listing:
 def _elaborate_points(fe, model, names: list[str], with_vars: bool) -> Listing | None:
     """One elaboration of ``probe NAME? {}`` per name; None if it reports errors."""
     from stap_ls.sema.elaborate import elaborate
-    from stap_ls.sema.frontend import run_frontend
+    from stap_ls.sema.frontend import run_frontend, user_sources
     if not names:
         return Listing()
     text = "".join(f"probe {n}? {{}}\n" for n in names)
     opts: StapOptions = replace(fe.options, unoptimized=True, script_text=text,
-                                script_file=None, extra_scripts=[])
-    fe2 = run_frontend(opts, [SourceFile("<input>", text)], library=fe.library)
+                                script_file=None)
+    # -E scripts come along (their aliases and functions); their probes are not listed
+    fe2 = run_frontend(opts, user_sources(opts), library=fe.library)
     if fe2.user_errors:            # a name we printed does not parse back
         return None
     res = elaborate(fe2, model)
