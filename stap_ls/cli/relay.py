@@ -13,10 +13,11 @@ milliseconds.  It knows:
   code or a different tapset/cache setting gets its own daemon.
   (``$STAP_LS_DAEMON_SOURCE`` names another directory to hash: tests use it
   to be independent of edits to the tree.)
-* **how** to start one: :func:`spawn_daemon` double-forks a detached
-  ``python -m stap_ls serve --daemon-server SOCKET`` in a new session, stdin
-  from ``/dev/null``, stdout and stderr to ``<hash>.log`` — it never holds the
-  client's pipes, and it is not a child of the front (no zombie).
+* **how** to start one: :func:`spawn_daemon` has ``sh`` start a detached
+  ``python -m stap_ls serve --daemon-server SOCKET`` in the background of a
+  new session, stdin from ``/dev/null``, stdout and stderr to ``<hash>.log``
+  — it never holds the client's pipes, and it is not a child of the front
+  (no zombie).
 * **the relay**: :func:`relay` sends one header line (the client's working
   directory, environment and serve options, as JSON) and then copies stdin to
   the socket and the socket to stdout until the server side closes.  One
@@ -146,23 +147,16 @@ def spawn_daemon(path: str, idle_minutes: float) -> None:
     parent = os.path.dirname(package_dir())
     env["PYTHONPATH"] = os.pathsep.join([parent] + [p for p in env.get("PYTHONPATH", "").split(
         os.pathsep) if p])
-    pid = os.fork()
-    if pid == 0:   # pragma: no cover - runs in the forked process
-        try:
-            os.setsid()
-            if os.fork() != 0:
-                os._exit(0)
-            null = os.open(os.devnull, os.O_RDONLY)
-            out = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            os.dup2(null, 0)
-            os.dup2(out, 1)
-            os.dup2(out, 2)
-            os.closerange(3, 65536)
-            os.chdir("/")
-            os.execve(sys.executable, argv, env)
-        finally:
-            os._exit(127)
-    os.waitpid(pid, 0)
+    import subprocess
+    # sh starts the daemon in the background and exits: the daemon is nobody's
+    # child (no zombie), and subprocess's fork+exec is safe from a threaded server
+    out = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        subprocess.run(["/bin/sh", "-c", '"$@" &', "stap-ls-spawn", *argv],
+                       stdin=subprocess.DEVNULL, stdout=out, stderr=out, close_fds=True,
+                       start_new_session=True, cwd="/", env=env, timeout=30, check=False)
+    finally:
+        os.close(out)
 
 
 def header(args: list[str]) -> bytes:

@@ -8,8 +8,9 @@ default; ``--tcp`` listens on a socket (for debugging).  Logs go to stderr
 ``--daemon`` (or ``STAP_LS_DAEMON=1``) makes this process a thin relay
 (:mod:`stap_ls.cli.relay`, standard library only) to a warm per-user daemon
 (:mod:`stap_ls.lsp.daemon`) that forks a ready server per client.  When no
-daemon answers, one is started in the background and this first session is
-served in this process as without ``--daemon``, so it is never slower.
+daemon answers, this first session is served in this process as without
+``--daemon`` (so it is never slower), and a daemon is started in the
+background once its environment has loaded (or when it ends).
 ``--daemon-server SOCKET`` is that daemon (internal).  This module imports
 nothing heavy before it knows which of the three it is.
 """
@@ -22,6 +23,8 @@ import sys
 USAGE = ("usage: stap-ls serve [--stdio] [--daemon [--idle-timeout MINUTES]] "
          "[--tcp HOST:PORT] [--log FILE] [-v]\n")
 IDLE_MINUTES = 10.0
+#: a first session starts the daemon when its environment is loaded, or after this
+SPAWN_AFTER = 60.0
 
 
 class ServeOptions:
@@ -36,6 +39,8 @@ class ServeOptions:
         self.idle_minutes = IDLE_MINUTES
         #: the options a daemon child should apply as its own
         self.forward: list[str] = []
+        #: no daemon answered here: start one once this session is loaded
+        self.spawn_path: str | None = None
 
 
 def parse(argv: list[str]) -> ServeOptions | int:
@@ -105,7 +110,7 @@ def _front(o: ServeOptions) -> int | None:
             if code is not None:
                 os._exit(code)      # the stdin thread may sit in read(): do not wait for it
             # the daemon closed without taking us (it was exiting): start another
-        relay.spawn_daemon(path, o.idle_minutes)
+        o.spawn_path = path
     except (relay.DaemonError, OSError) as e:
         sys.stderr.write(f"stap-ls serve: no daemon ({e}); serving in this process\n")
     return None
@@ -144,6 +149,7 @@ def _serve(o: ServeOptions, preloaded=None, configured: bool = False, server=Non
         server = build_server()
         register_info(server)
     server.preloaded = preloaded
+    spawn = _daemon_spawner(o, server)
     if o.tcp:
         host, _, port = o.tcp.rpartition(":")
         if not port.isdigit():
@@ -158,14 +164,59 @@ def _serve(o: ServeOptions, preloaded=None, configured: bool = False, server=Non
         server.start_io()
     # the client went away (end of input): do not wait for background loaders
     server.runs.stop_all()
+    spawn()
     logging.shutdown()
     sys.stdout.flush()
     os._exit(0)
 
 
+def _daemon_spawner(o: ServeOptions, server):
+    """For a first ``--daemon`` session served here: start the daemon once this
+    server's environment has loaded (so its preload does not compete with our
+    own start on a small machine), or when the session ends (``shutdown``,
+    ``exit`` or end of input), whichever is first.  Returns the call for the
+    end of input."""
+    if not o.spawn_path:
+        return lambda: None
+    import threading
+    lock = threading.Lock()
+    done: list[bool] = []
+
+    def spawn() -> None:
+        with lock:
+            if done:
+                return
+            done.append(True)
+            from stap_ls.cli import relay
+            try:
+                relay.spawn_daemon(o.spawn_path, o.idle_minutes)
+            except (OSError, ValueError) as e:
+                sys.stderr.write(f"stap-ls serve: cannot start the daemon: {e}\n")
+
+    def after_load() -> None:
+        server.env_ready.wait(SPAWN_AFTER)
+        spawn()
+
+    threading.Thread(target=after_load, name="stap-ls-spawn", daemon=True).start()
+    # `exit` ends the process at once (os._exit): start the daemon on the way out
+    handle_message = server.protocol.handle_message
+
+    def handle(message):
+        if getattr(message, "method", None) in ("shutdown", "exit"):
+            spawn()
+        return handle_message(message)
+
+    server.protocol.handle_message = handle
+    return spawn
+
+
 def _daemon(o: ServeOptions) -> int:
     """The daemon process: preload, then fork a server per connection."""
     import logging
+    try:
+        os.setsid()                 # lead our own session and process group
+    except OSError:
+        pass
     o.verbosity = max(o.verbosity, 1)
     _logging(o)
     logging.getLogger("pygls").setLevel(logging.WARNING)
