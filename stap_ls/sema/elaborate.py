@@ -397,11 +397,19 @@ def _pure_reads(prog) -> set[int]:
     roots += [f.body for f in prog.all_functions() if not isinstance(f.body, A.EmbeddedCode)]
     targets: set[int] = set()
     for root in roots:
+        # a read-modify-write is no read when its value is dropped (``a++;``),
+        # it is one when used (``if (++a > n)``, proctop.stp)
+        dropped = set()
+        for n in A.walk(root):
+            if isinstance(n, A.ExprStmt):
+                dropped.add(id(n.expr))
+            elif isinstance(n, A.ForLoop):
+                dropped.update(id(x) for x in (n.init, n.incr) if x is not None)
         for n in A.walk(root):
             t = None
-            if isinstance(n, A.AssignExpr):
+            if isinstance(n, A.AssignExpr) and (n.op == "=" or id(n) in dropped):
                 t = n.left
-            elif isinstance(n, (A.PreCrement, A.PostCrement)):
+            elif isinstance(n, (A.PreCrement, A.PostCrement)) and id(n) in dropped:
                 t = n.operand
             if isinstance(t, A.ArrayIndex):
                 t = t.base

@@ -72,6 +72,10 @@ global e, t
 probe begin { e[1] = 1; t = e[2] = 3 }
 probe end { delete e }
 """,
+    "global_display_used_increment": """
+global c, k, n
+probe timer.s(1) { if (++c >= n) { c = 0 } k += 2; for (; n < 3; n++) print(n) }
+""",
 }
 
 
