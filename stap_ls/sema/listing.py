@@ -21,11 +21,20 @@ This module mirrors that with our pass 2:
 1. :func:`expand_point` expands each wildcard *functor* of a user point over
    the probe-point tree (built-in families and every tapset alias), keeping the
    argument kinds, so ``syscall.*`` becomes the ~380 concrete alias names;
-2. every expansion becomes an optional point (``syscall.accept?``) of one
-   listing script, elaborated unoptimised (``-u``) so failures drop out the way
-   stap's listing mode drops them and every alias local survives;
+2. every expansion becomes an optional point (``probe syscall.accept? {}``,
+   one probe each) of one listing script, elaborated unoptimised (``-u``) so
+   failures drop out the way stap's listing mode drops them and every alias
+   local survives; should that elaboration still report an error (a check on
+   one alias body), the points are elaborated one by one and only the failing
+   ones dropped;
 3. :func:`listing_lines` groups the derived probes by the expanded point and
    formats them.
+
+Where BTF or kallsyms answer a ``kernel.function``/``kprobe`` point that stap
+here can only resolve with kernel DWARF, we list it (as ``-p2`` accepts it)
+and :attr:`Listing.without_dwarf` names it, so the caller can say so: stap
+drops such points (``netdev.*``) or, for ``kprobe`` alternatives it cannot
+check, derives another branch (``syscall.getpid``'s tracepoint).
 
 Target variables come from the concrete point's target model answer
 (``ConcretePoint.target_vars``: tracefs/BTF/DWARF); ``process.begin`` and the
