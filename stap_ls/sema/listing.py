@@ -193,9 +193,11 @@ def _elaborate_points(fe, model, names: list[str], with_vars: bool) -> Listing |
     if not names:
         return Listing()
     text = "".join(f"probe {n}? {{}}\n" for n in names)
+    # -E scripts stay out: stap parses them after the listing script, so their
+    # aliases are not there when its points are derived (`-l 'begin,A' -E 'probe A
+    # = begin {}'` lists begin only), and their probes are never listed
     opts: StapOptions = replace(fe.options, unoptimized=True, script_text=text,
-                                script_file=None)
-    # -E scripts come along (their aliases and functions); their probes are not listed
+                                script_file=None, extra_scripts=[])
     fe2 = run_frontend(opts, user_sources(opts), library=fe.library)
     if fe2.user_errors:            # a name we printed does not parse back
         return None

@@ -75,6 +75,13 @@ def test_same_as_stap(pattern, flag):
     assert rc == want.returncode
 
 
+def test_aliases_of_extra_scripts_are_not_listed_like_stap():
+    argv = ("-l", "begin,bad", "-E", "probe bad = begin { }")
+    want = theirs(*argv)
+    rc, out, _ = ours(*argv)
+    assert (rc, out) == (want.returncode, want.stdout) == (0, "begin\n")
+
+
 def test_listing_is_not_empty_where_stap_lists():
     """Guards the table above against comparing two empty outputs by accident."""
     rc, out, _ = ours("-L", "syscall.open*")
