@@ -11,8 +11,9 @@ machine:
   they are plain values ("utrace variable '$x' may not be used as a
   structure/array", "cannot take address of utrace variable");
 * ``procfs(...).read`` probes set ``$value`` and cannot read it;
-* ``kernel.statement(ADDR).absolute`` needs guru mode (``-g``) and has no
-  debug information at all, so a ``$variable`` there cannot be resolved;
+* ``kernel.statement(ADDR).absolute`` needs guru mode (``-g``); it and
+  ``process("P").plt`` points have no debug information scope at all, so a
+  ``$variable`` there cannot be resolved;
 * a probe condition (``probe P if (cond)``) must not modify variables;
 * ``perf....process`` with no path needs ``-c COMMAND``;
 * an assignment, ``++``/``--`` needs an lvalue ("Expecting lvalue for ...");
@@ -200,7 +201,11 @@ def check_contexts(prog: Program, opts=None) -> list[Diagnostic]:
         if kind is not None:
             def valid(x, kind=kind):
                 return _utrace_var(x, kind) is None
-        guarded = _guarded(dp.body, valid) if kind or procfs_read or absolute else set()
+        # no debug information scope at all: an absolute address, a PLT stub
+        noscope = "" if absolute else dp.target.origin if dp.family == "process.plt" \
+            and dp.target is not None else None
+        guarded = _guarded(dp.body, valid) if kind or procfs_read or noscope is not None \
+            else set()
         assigned: set[int] = set()
         for n in A.walk(dp.body):
             if isinstance(n, A.AssignExpr) and n.op == "=":
@@ -214,9 +219,9 @@ def check_contexts(prog: Program, opts=None) -> list[Diagnostic]:
             elif procfs_read and n.name == "$value" and id(n) not in assigned:
                 d = _err("procfs $value variable cannot be read in a procfs read probe",
                          n.span, f"identifier '{n.name}'")
-            elif absolute and not n.name.startswith("$$"):
-                d = _err("debuginfo scope not found for module '', cannot resolve context "
-                         "variable [man error::dwarf]", n.span, f"identifier '{n.name}'")
+            elif noscope is not None and not n.name.startswith("$$"):
+                d = _err(f"debuginfo scope not found for module '{noscope}', cannot resolve "
+                         "context variable [man error::dwarf]", n.span, f"identifier '{n.name}'")
             if d is not None:
                 out.append(d)
         if dp.condition is not None and _condition_writes(dp.condition):
