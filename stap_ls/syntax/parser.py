@@ -52,6 +52,7 @@ class _TokenFeed(LarkLexer):
 
 
 _lock = threading.Lock()
+_init_lock = threading.RLock()
 
 
 def _cache_dir() -> str:
@@ -161,8 +162,13 @@ class _FastLALR:
                 return value_stack[-1]
 
 
-@lru_cache(maxsize=1)
 def _fast() -> _FastLALR:
+    with _init_lock:
+        return _fast_once()
+
+
+@lru_cache(maxsize=1)
+def _fast_once() -> _FastLALR:
     lark, builder = _parser()
     with _lock:
         fast = _FastLALR(lark)
@@ -171,8 +177,17 @@ def _fast() -> _FastLALR:
     return fast
 
 
-@lru_cache(maxsize=1)
 def _parser() -> tuple[Lark, AstBuilder]:
+    """The one grammar and its one builder.  Built under a lock: two threads
+    parsing for the first time (the server's document and its library load)
+    must not each build a pair, or the fast driver's callbacks would fill a
+    builder whose ``items`` the other thread never set."""
+    with _init_lock:
+        return _parser_once()
+
+
+@lru_cache(maxsize=1)
+def _parser_once() -> tuple[Lark, AstBuilder]:
     builder = AstBuilder()
     grammar = GRAMMAR_FILE.read_text()
     cache_dir = _cache_dir()
