@@ -24,9 +24,9 @@ This module mirrors that with our pass 2:
 2. every expansion becomes an optional point (``probe syscall.accept? {}``,
    one probe each) of one listing script, elaborated unoptimised (``-u``) so
    failures drop out the way stap's listing mode drops them and every alias
-   local survives; should that elaboration still report an error (a check on
-   one alias body), the points are elaborated one by one and only the failing
-   ones dropped;
+   local survives; should that elaboration still report an error (a type
+   error in a function an alias body calls), the points are bisected until the
+   failing ones can be dropped alone;
 3. :func:`listing_lines` groups the derived probes by the expanded point and
    formats them.
 
@@ -170,20 +170,28 @@ def list_probes(fe, model, with_vars: bool) -> Listing:
     from stap_ls.sema.elaborate import _library_index, elaborate
     root = _library_index(fe.library).aliases.root
     _text, names = expanded_script(fe, root)
-    out = _elaborate_points(fe, model, names, with_vars)
-    if out is None and len(names) > 1:
-        # an error outside the optional points (a check on one alias body): stap's
-        # listing drops that point only, so elaborate the points one by one
-        parts = [_elaborate_points(fe, model, [n], with_vars) for n in names]
-        ok = [p for p in parts if p is not None]
-        out = Listing(sorted(l for p in ok for l in p.lines),
-                      without_dwarf=sorted({n for p in ok for n in p.without_dwarf}))
-    if out is None:
-        out = Listing()
+    ok = _bisect(fe, model, names, with_vars)
+    out = Listing(sorted(l for p in ok for l in p.lines),
+                  without_dwarf=sorted({n for p in ok for n in p.without_dwarf}))
     if not out.lines:
         res = elaborate(fe, model)
         out.dropped = [d for d in res.diagnostics if d.severity == Severity.ERROR]
     return out
+
+
+def _bisect(fe, model, names: list[str], with_vars: bool) -> list[Listing]:
+    """Listings of the points that elaborate cleanly.  An error outside the optional
+    points (a type error in a function one alias calls) fails the whole script, while
+    stap's listing drops that point only: halve the points until the failing ones are
+    alone (a few elaborations per failing point, not one per point)."""
+    res = _elaborate_points(fe, model, names, with_vars)
+    if res is not None:
+        return [res]
+    if len(names) == 1:
+        return []
+    mid = len(names) // 2
+    return (_bisect(fe, model, names[:mid], with_vars)
+            + _bisect(fe, model, names[mid:], with_vars))
 
 
 def _elaborate_points(fe, model, names: list[str], with_vars: bool) -> Listing | None:
@@ -202,7 +210,10 @@ def _elaborate_points(fe, model, names: list[str], with_vars: bool) -> Listing |
     if fe2.user_errors:            # a name we printed does not parse back
         return None
     res = elaborate(fe2, model)
-    if any(d.severity == Severity.ERROR for d in res.diagnostics):
+    errors = [d for d in res.diagnostics if d.severity == Severity.ERROR]
+    if errors and all(d.message == "no probes found" for d in errors):
+        return Listing()            # every point dropped: nothing to list, not a failure here
+    if errors:
         return None
     decl_names = {id(d): n for d, n in zip(fe2.user[0].file.probes, names)}
     return Listing(listing_lines(res.program, with_vars, decl_names),

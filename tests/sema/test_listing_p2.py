@@ -52,6 +52,9 @@ PATTERNS = [
     ("nothing.foo", "lL"),              # nothing matches: exit 1, no output
     ("syscall.nosuch", "l"),
     ("perf.*", "l"),
+    ("vfs.*", "l"),                     # these two fail in pass 2 point by point (bisected)
+    ("ioblock.*", "l"),
+    ("scheduler.ctxswitch,ioblock.request,syscall.close", "l"),
 ]
 
 CASES = [(p, f"-{f}") for p, fl in PATTERNS for f in fl]
