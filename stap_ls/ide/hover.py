@@ -88,7 +88,10 @@ def _inferred_type(a: Analysis, offset: int, name: str) -> str:
     if d is None:
         return p2.globals.get(name, "")
     node, _ = node_at(d, offset)
-    return p2.type_of(node)
+    t = p2.type_of(node)
+    if not t and isinstance(d, A.GlobalDecl):      # the declaration itself
+        t = p2.globals.get(name, "")
+    return t
 
 
 def _function_md(a: Analysis, s) -> str:
