@@ -69,7 +69,7 @@ def _function_writes(prog: Program) -> dict[int, set[int]]:
 
 
 def check_program(prog: Program, opts, user_files: set[str]) -> list[Diagnostic]:
-    from stap_ls.sema.synth import is_netfilter, netfilter_var_errors
+    from stap_ls.sema.synth import is_netfilter, netfilter_var_errors, tracepoint_var_errors
     out: list[Diagnostic] = []
     refs = prog.referents
     for v in prog.globals.values():
@@ -111,6 +111,9 @@ def check_program(prog: Program, opts, user_files: set[str]) -> list[Diagnostic]
                 out.append(_err(f"procfs variable '$value' may not be used as {what}", n))
             elif isinstance(n, A.TargetSymbol) and dp is not None and is_netfilter(dp):
                 out.extend(_err(msg, node) for msg, node in netfilter_var_errors(n, opts.guru))
+            elif isinstance(n, A.TargetSymbol) and dp is not None and n.addressof \
+                    and dp.family == "kernel.trace":
+                out.extend(_err(msg, node) for msg, node in tracepoint_var_errors(dp, n))
             elif isinstance(n, A.TargetSymbol) and dp is not None:
                 if dp.family in _NO_TARGET and not _inside_defined(body, n) \
                         and id(n) not in prog.defined_dropped:

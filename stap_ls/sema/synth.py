@@ -73,16 +73,29 @@ def is_netfilter(dp: DerivedProbe) -> bool:
     return dp.family.startswith("netfilter")
 
 
+def _name_token(e: A.TargetSymbol) -> A.Expr:
+    """The ``$name`` token of ``&$name...`` (stap blames it, not the '&')."""
+    name = A.Symbol(None, e.name)
+    if e.span is not None:
+        at = e.span.source.text.find("$", e.span.start, e.span.end)
+        name.span = replace(e.span, start=at, end=at + len(e.name)) if at >= 0 else e.span
+    return name
+
+
+def tracepoint_var_errors(dp: DerivedProbe, e: A.TargetSymbol) -> list[tuple[str, A.Expr]]:
+    """stap's complaint about ``&$arg`` in a kernel.trace probe (message, node)."""
+    names = _tp_arg_names(dp)
+    if e.addressof and names is not None and e.name[1:] in names:
+        return [("cannot take address of tracepoint variable", _name_token(e))]
+    return []
+
+
 def netfilter_var_errors(e: A.TargetSymbol, guru: bool) -> list[tuple[str, A.Expr]]:
     """stap's complaints about a ``$variable`` read in a netfilter probe (message, node)."""
     if e.name not in NETFILTER_VARS:
         return [("unsupported context variable", e)]
-    if e.addressof:         # stap blames the $name token, not the '&'
-        name = A.Symbol(None, e.name)
-        if e.span is not None:
-            at = e.span.source.text.find("$", e.span.start, e.span.end)
-            name.span = replace(e.span, start=at, end=at + len(e.name)) if at >= 0 else e.span
-        return [("cannot take address of netfilter hook context variable", name)]
+    if e.addressof:
+        return [("cannot take address of netfilter hook context variable", _name_token(e))]
     if e.name == "$verdict" and not guru:
         return [("write to netfilter verdict requires guru mode; need stap -g", e)]
     return []
@@ -96,7 +109,9 @@ def _tp_arg_names(dp: DerivedProbe) -> list[str] | None:
 
 
 def _is_deref(e: A.TargetSymbol) -> bool:
-    return any(c.kind in ("member", "index") for c in e.components)
+    """A member/index access (a pretty-printed one, ``$p->comm$``, is generated otherwise)."""
+    return any(c.kind in ("member", "index") for c in e.components) and \
+        not any(c.kind == "pretty" for c in e.components)
 
 
 def _key(dp: DerivedProbe, e: A.TargetSymbol) -> tuple:

@@ -54,6 +54,8 @@ SAME_ERROR = {
     "netfilter_hook_family": 'probe netfilter.hook("NF_IP_LOCAL_OUT").pf("NFPROTO_IPV6") { println(1) }',
     "netfilter_priority": 'probe netfilter.hook("NF_IP6_LOCAL_OUT").pf("NFPROTO_IPV6")'
                           '.priority("NF_IP_PRI_FIRST") { println(1) }',
+    "tracepoint_address": 'probe kernel.trace("irq_handler_entry") { println(&$action) }',
+    "tracepoint_address_member": 'probe kernel.trace("sched_wakeup") { println(&$p->pid) }',
     "number_deref": 'probe begin { x = 4; println(x->y) }',
 }
 
