@@ -5,7 +5,7 @@ the server it would hold the interpreter lock and every request arriving
 meanwhile (completion, hover) would wait.  :class:`Pass2Process` keeps one
 worker process per set of settings:
 
-* **start** — lazily, from the ``forkserver`` context (the server is
+* **start** — lazily, on the first request, from the ``forkserver`` context (the server is
   threaded: forking it directly could copy a lock held by another thread; the
   fork server is a clean single-threaded process, already used by the
   library loader).  The worker builds its own full
@@ -37,6 +37,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -97,11 +98,6 @@ class Pass2Process:
         p = self._proc
         return p.pid if p is not None else None
 
-    def start(self) -> None:
-        """Start the worker in the background (it loads its environment)."""
-        if not self._closed:
-            self._io.submit(self._start_quietly)
-
     async def elaborate(self, uri: str, name: str, text: str, version: int) -> Reply:
         """Pass 2 of one document version, waited for off the event loop."""
         import asyncio
@@ -111,9 +107,6 @@ class Pass2Process:
         return await loop.run_in_executor(self._io, self._roundtrip, uri, token, name, text,
                                           version)
 
-    def forget(self, uri: str) -> None:
-        self._latest.pop(uri, None)
-
     def stop(self) -> None:
         """Kill the worker; queued and later requests answer ``failed``."""
         self._closed = True
@@ -121,12 +114,6 @@ class Pass2Process:
         self._io.shutdown(wait=False, cancel_futures=True)
 
     # -- the pipe (on the single executor thread) ----------------------------------
-    def _start_quietly(self) -> None:
-        try:
-            self._ensure()
-        except WorkerGone as e:
-            self._complain(str(e))
-
     def _ensure(self):
         with self._lock:
             if self._closed:
@@ -264,8 +251,9 @@ def worker_main(conn, settings: Settings) -> None:
     """Entry point of the worker process."""
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)     # the editor's ^C is for the server
-    from stap_ls.syntax.parser import raise_recursion_limit
-    raise_recursion_limit()
+    # as `stap-ls serve` does (stap_ls.syntax.parser.raise_recursion_limit;
+    # lsp/ does not import syntax/): deep trees need deep recursion
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 20000))
     threading.stack_size(64 * 1024 * 1024)           # deep trees, as in `stap-ls serve`
     t = threading.Thread(target=_serve, args=(conn, settings), name="pass2-worker")
     t.start()
