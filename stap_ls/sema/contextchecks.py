@@ -208,8 +208,8 @@ def check_contexts(prog: Program, opts=None) -> list[Diagnostic]:
             else set()
         assigned: set[int] = set()
         for n in A.walk(dp.body):
-            if isinstance(n, A.AssignExpr) and n.op == "=":
-                assigned.add(id(n.left))
+            if isinstance(n, A.AssignExpr) and n.op != "<<<":
+                assigned.add(id(n.left))    # '$value = ...' and '$value .= ...' set it
         for n in A.walk(dp.body):
             if not isinstance(n, A.TargetSymbol) or id(n) in guarded:
                 continue
