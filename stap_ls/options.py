@@ -316,8 +316,23 @@ def _apply_long(o: StapOptions, name: str, v: str | None, warnings: list[str]) -
         o.engine = v
     elif name in ("help", "version", "language-server"):
         pass
+    elif name.startswith("rlimit-"):
+        _check_rlimit(name, v)
+        warnings.append(f"option --{name} only affects passes 3-5; ignored by stap-ls check")
     else:
         warnings.append(f"option --{name} only affects passes 3-5; ignored by stap-ls check")
+
+
+def _check_rlimit(name: str, v: str | None) -> None:
+    """stap's checks of an --rlimit-X value: given, and a whole number as
+    strtoul(v, &end, 0) reads one up to the end (leading blanks and a sign are
+    allowed, trailing ones are not)."""
+    if not v:
+        raise UsageError(f"An --{name} option value must be specified.")
+    if not re.fullmatch(r"[ \t\n\v\f\r]*[+-]?(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)", v):
+        if name == "rlimit-as":
+            raise UsageError(f"Unable to convert rlimit-as resource limit '{v}'.")
+        raise UsageError(f"Unable to convert resource limit '{v}' for {name}")
 
 
 def _c_int(v: str | None) -> int | None:

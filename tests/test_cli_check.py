@@ -98,6 +98,11 @@ REJECTED = [
     ["-p1", "-e", ""],
     ["-p1", "/nonexistent/script.stp"],
     ["--monitor", "-l", "begin"],
+    ["-p1", "--rlimit-as=", "-e", "probe begin {}"],
+    ["-p1", "--rlimit-as=12X", "-l", "begin"],
+    ["-p1", "--rlimit-cpu=5 ", "-e", "probe begin {}"],
+    ["-p1", "--rlimit-stack=08", "-e", "probe begin {}"],
+    ["-p1", "--rlimit-fsize=1.5", "-e", "probe begin {}"],
 ]
 
 
