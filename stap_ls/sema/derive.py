@@ -327,8 +327,14 @@ class Deriver:
         if len(m.comps) >= 3 and m.comps[0].functor == "kernel" and m.comps[1].functor == "data":
             return [self._hwbkpt(m, pp, body, chain, decl, file)]
         if m.comps and m.comps[0].functor in _TARGET_HEADS:
-            res = self._target(cpp, quiet=pp.optional or pp.sufficient or self.quiet > 0)
+            optional = pp.optional or pp.sufficient or self.quiet > 0
+            res = self._target(cpp, quiet=optional)
             if res is not None:
+                if res.proxy and optional:
+                    # only the running kernel knows this point, standing in for
+                    # the -r release: stap, which has no symbols for that
+                    # release, drops an optional point silently; so do we
+                    raise SemError("no match", cpp.span)
                 if not res.points:
                     err = next((d for d in res.diagnostics if d.severity == Severity.ERROR), None)
                     for d in res.diagnostics:

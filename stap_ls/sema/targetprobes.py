@@ -92,6 +92,9 @@ class ConcretePoint:
 class TargetResolution:
     points: list[ConcretePoint] = field(default_factory=list)   # empty = no match
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    #: answered by the running kernel standing in for a ``-r`` release that has
+    #: no kernel facts here (:func:`kernel_model`)
+    proxy: bool = False
 
 
 def error(msg: str, span: Span | None, code: str = CODE_NO_MATCH) -> Diagnostic:
@@ -269,6 +272,7 @@ class _Resolver:
             return
         km = kernel_model(self.model)
         if km is not self.model:
+            self.res.proxy = True
             self.warn(kernel_fallback_note(self.model))
         if module is None and spec.file is not None and km.kernel_dwarf() is None:
             # only DWARF knows source files: accept the point unchecked when its name matches
@@ -331,6 +335,7 @@ class _Resolver:
         if not tps and not self.model.is_running and not self.model.has_tracepoints():
             km = kernel_model(self.model)
             if km is not self.model:
+                self.res.proxy = True
                 self.warn(kernel_fallback_note(self.model))
                 tps = km.tracepoints(arg)
         for tp in tps:
@@ -372,6 +377,7 @@ class _Resolver:
         arg = _arg(rest[0])
         if rest[0].functor == "function" and isinstance(arg, str):
             km = kernel_model(self.model)
+            self.res.proxy = km is not self.model
             if km.symbols() is not None:
                 names = km.kernel_symbols_matching(arg, None if module is None else str(module))
                 if not names:

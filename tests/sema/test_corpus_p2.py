@@ -6,9 +6,8 @@
   must too.
 * ``transok`` / ``buildok``: each ``#! stap`` script is run at ``-p2``; where
   the real stap succeeds, stap-ls must succeed.
-* ``test_semok_count`` prints how many semok tests stap-ls passes (``-s`` shows
-  it) and holds that number at ``SEMOK_TARGET``; runs are shared with
-  ``test_semok`` within a session.
+* ``test_semok_count`` prints how many semok tests stap-ls passes for the
+  running kernel (``-s`` shows it) and holds that number at ``SEMOK_TARGET``.
 
 Nothing of stap's output is stored: both run live.
 """
@@ -74,9 +73,20 @@ def test_semko(path: Path) -> None:
 SEMOK_TARGET = 90
 
 
+@functools.cache
+def _running_kernel_shim() -> str:
+    return shim_dir(running_kernel=True)
+
+
 def test_semok_count() -> None:
-    """How many semok tests stap-ls passes, printed and held at SEMOK_TARGET."""
-    failed = [p.name for p in SEMOK if _run(p, False).returncode != 0]
+    """How many semok tests stap-ls passes, printed and held at SEMOK_TARGET.
+
+    Run for the running kernel (no ``-r``): its BTF, kallsyms and tracefs are
+    the facts that answer where stap needs DWARF.  Under ``-r`` another
+    release, stap-ls drops optional points only the running kernel knows, as
+    stap does, so the tests whose points are all optional fail there."""
+    shim = _running_kernel_shim()
+    failed = [p.name for p in SEMOK if run_test(p, shim, timeout=300).returncode != 0]
     passed = len(SEMOK) - len(failed)
     print(f"\nsemok: stap-ls passes {passed} of {len(SEMOK)}; fails: {' '.join(failed)}")
     assert passed >= SEMOK_TARGET, (f"stap-ls passes {passed} of {len(SEMOK)} semok tests "

@@ -21,17 +21,17 @@ from pathlib import Path
 from tests.support.oracle import CORPUS, REPO, release
 
 
-def shim_dir(real_stap: bool = False) -> str:
+def shim_dir(real_stap: bool = False, running_kernel: bool = False) -> str:
     """A directory holding a ``stap`` that runs ``stap-ls check`` (or the real
-    stap with ``-r``)."""
+    stap) with ``-r`` the oracle's release, or for the running kernel."""
     d = tempfile.mkdtemp(prefix="stap-shim-")
     path = os.path.join(d, "stap")
-    rel = release()
+    rel = "" if running_kernel else f"-r {release()} "
     if real_stap:
-        body = f'#!/bin/sh\nexec /usr/bin/stap -r {rel} "$@"\n'
+        body = f'#!/bin/sh\nexec /usr/bin/stap {rel}"$@"\n'
     else:
         body = (f'#!/bin/sh\nPYTHONPATH={shlex.quote(str(REPO))}${{PYTHONPATH:+:$PYTHONPATH}} '
-                f'exec {shlex.quote(sys.executable)} -m stap_ls check -r {rel} "$@"\n')
+                f'exec {shlex.quote(sys.executable)} -m stap_ls check {rel}"$@"\n')
     with open(path, "w") as fh:
         fh.write(body)
     os.chmod(path, 0o755)
