@@ -7,6 +7,7 @@ import asyncio
 import sys
 import time
 
+import pytest
 import pytest_lsp
 from lsprotocol import types as T
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
@@ -44,3 +45,16 @@ async def poll(coro_fn, pred, timeout: float = 60.0, what: str = "answer"):
             return last
         await asyncio.sleep(0.2)
     raise AssertionError(f"timed out waiting for {what}; last answer: {last!r}")
+
+
+@pytest.fixture
+def raw_server():
+    """An initialised server on stdio driven by the raw JSON-RPC client
+    (``tests/lsp/rawclient.py``); killed if a test leaves it running."""
+    from tests.lsp.rawclient import RawClient
+    c = RawClient()
+    c.initialize()
+    yield c
+    if c.proc.poll() is None:
+        c.proc.kill()
+        c.proc.wait()

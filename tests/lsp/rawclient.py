@@ -9,7 +9,6 @@ import queue
 import subprocess
 import sys
 import threading
-import time
 
 
 class RawClient:

@@ -9,8 +9,6 @@ import re
 import signal
 import time
 
-import pytest
-
 from tests.lsp.rawclient import RawClient
 
 URI = "file:///tmp/pass2-server.stp"
@@ -77,18 +75,8 @@ def hover(c: RawClient, line: int, ch: int) -> str:
     return (r.get("result") or {}).get("contents", {}).get("value", "")
 
 
-@pytest.fixture
-def server():
-    c = RawClient()
-    c.initialize()
-    yield c
-    if c.proc.poll() is None:
-        c.proc.kill()
-        c.proc.wait()
-
-
-def test_pass2_in_worker_hover_restart_and_shutdown(server):
-    c = server
+def test_pass2_in_worker_hover_restart_and_shutdown(raw_server):
+    c = raw_server
     c.open(URI, TEXT)
     pid = wait_worker(c)
     diags = pass2_diags(c, 1)
@@ -116,8 +104,8 @@ def test_pass2_in_worker_hover_restart_and_shutdown(server):
     wait_gone(pid2)
 
 
-def test_no_worker_outlives_a_killed_server(server):
-    c = server
+def test_no_worker_outlives_a_killed_server(raw_server):
+    c = raw_server
     c.open(URI, TEXT)
     pid = wait_worker(c)
     pass2_diags(c, 1)
@@ -126,7 +114,7 @@ def test_no_worker_outlives_a_killed_server(server):
     wait_gone(pid)
 
 
-def test_in_process_switch(server):
+def test_in_process_switch(raw_server):
     c = RawClient(env={"STAP_LS_PASS2_PROCESS": "0"})
     try:
         c.initialize()

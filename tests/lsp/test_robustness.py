@@ -4,21 +4,9 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
 from tests.lsp.rawclient import RawClient
 
 URI = "file:///tmp/robust.stp"
-
-
-@pytest.fixture
-def raw():
-    c = RawClient()
-    c.initialize()
-    yield c
-    if c.proc.poll() is None:
-        c.proc.kill()
-        c.proc.wait()
 
 
 def _hover(c: RawClient, line: int = 0, ch: int = 16) -> dict:
@@ -26,98 +14,98 @@ def _hover(c: RawClient, line: int = 0, ch: int = 16) -> dict:
                                          "position": {"line": line, "character": ch}})
 
 
-def test_malformed_json_and_unknown_methods(raw):
-    raw.open(URI, "probe begin { print(execname()) }\n")
+def test_malformed_json_and_unknown_methods(raw_server):
+    raw_server.open(URI, "probe begin { print(execname()) }\n")
     body = b'{"jsonrpc": "2.0", "id": 99, "method": '
-    raw.raw(b"Content-Length: %d\r\n\r\n" % len(body) + body)
-    raw.raw(b"Content-Length: 5\r\n\r\n[1,2]")
-    r = raw.call("stap/noSuchMethod", {})
+    raw_server.raw(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    raw_server.raw(b"Content-Length: 5\r\n\r\n[1,2]")
+    r = raw_server.call("stap/noSuchMethod", {})
     assert r["error"]["code"] == -32601
-    raw.notify("stap/noSuchNotification", {})
-    assert "result" in _hover(raw)
-    assert raw.close() == 0
+    raw_server.notify("stap/noSuchNotification", {})
+    assert "result" in _hover(raw_server)
+    assert raw_server.close() == 0
 
 
-def test_requests_after_shutdown_are_invalid(raw):
-    assert raw.call("shutdown")["result"] is None
-    r = raw.call("textDocument/hover", {"textDocument": {"uri": URI},
+def test_requests_after_shutdown_are_invalid(raw_server):
+    assert raw_server.call("shutdown")["result"] is None
+    r = raw_server.call("textDocument/hover", {"textDocument": {"uri": URI},
                                         "position": {"line": 0, "character": 0}})
     assert r["error"]["code"] == -32600
-    raw.notify("exit")
-    assert raw.proc.wait(10) == 0
+    raw_server.notify("exit")
+    assert raw_server.proc.wait(10) == 0
 
 
-def test_stale_versions_and_out_of_range_edits(raw):
-    raw.open(URI, "probe begin { print(execname()) }\n", version=5)
-    raw.wait_note(lambda n: n["method"] == "textDocument/publishDiagnostics")
+def test_stale_versions_and_out_of_range_edits(raw_server):
+    raw_server.open(URI, "probe begin { print(execname()) }\n", version=5)
+    raw_server.wait_note(lambda n: n["method"] == "textDocument/publishDiagnostics")
     for version, rng in ((3, [[0, 0], [0, 0]]), (6, [[40, 2], [99, 99]]),
                          (7, [[0, 500], [0, 900]]), (8, [[2, 0], [1, 0]])):
-        raw.notify("textDocument/didChange", {
+        raw_server.notify("textDocument/didChange", {
             "textDocument": {"uri": URI, "version": version},
             "contentChanges": [{"range": {"start": {"line": rng[0][0], "character": rng[0][1]},
                                           "end": {"line": rng[1][0], "character": rng[1][1]}},
                                 "text": "x"}]})
-    raw.notify("textDocument/didChange", {"textDocument": {"uri": URI, "version": 9},
+    raw_server.notify("textDocument/didChange", {"textDocument": {"uri": URI, "version": 9},
                                           "contentChanges": [{"text": "probe begin { x = }\n"}]})
-    raw.wait_note(lambda n: n["method"] == "textDocument/publishDiagnostics"
+    raw_server.wait_note(lambda n: n["method"] == "textDocument/publishDiagnostics"
                   and n["params"].get("version") == 9 and n["params"]["diagnostics"])
-    r = raw.call("textDocument/completion", {"textDocument": {"uri": URI},
+    r = raw_server.call("textDocument/completion", {"textDocument": {"uri": URI},
                                              "position": {"line": 99, "character": 99}})
     assert "result" in r
-    r = raw.call("textDocument/hover", {"textDocument": {"uri": "file:///not/open.stp"},
+    r = raw_server.call("textDocument/hover", {"textDocument": {"uri": "file:///not/open.stp"},
                                         "position": {"line": 0, "character": 0}})
     assert "error" in r
-    assert raw.close() == 0
+    assert raw_server.close() == 0
 
 
-def test_cancel_storm(raw):
-    raw.open(URI, "probe begin {\n  print(exec)\n}\n")
+def test_cancel_storm(raw_server):
+    raw_server.open(URI, "probe begin {\n  print(exec)\n}\n")
     ids = []
     for _ in range(200):
-        rid = raw.request("textDocument/completion", {"textDocument": {"uri": URI},
+        rid = raw_server.request("textDocument/completion", {"textDocument": {"uri": URI},
                                                       "position": {"line": 1, "character": 12}})
-        raw.notify("$/cancelRequest", {"id": rid})
+        raw_server.notify("$/cancelRequest", {"id": rid})
         ids.append(rid)
     for rid in ids:
-        r = raw.wait_response(rid)
+        r = raw_server.wait_response(rid)
         assert "result" in r or r["error"]["code"] == -32800
-    assert "result" in raw.call("textDocument/completion", {
+    assert "result" in raw_server.call("textDocument/completion", {
         "textDocument": {"uri": URI}, "position": {"line": 1, "character": 12}})
-    assert raw.close() == 0
+    assert raw_server.close() == 0
 
 
-def test_five_megabyte_document(raw):
+def test_five_megabyte_document(raw_server):
     unit = "probe begin {\n  x = 1 + 2\n  printf(\"%d\\n\", x)\n}\n"
     text = unit * (5 * 1024 * 1024 // len(unit) + 1) + "probe end { y = }\n"
     t0 = time.monotonic()
-    raw.open(URI, text)
-    note = raw.wait_note(lambda n: n["method"] == "textDocument/publishDiagnostics"
+    raw_server.open(URI, text)
+    note = raw_server.wait_note(lambda n: n["method"] == "textDocument/publishDiagnostics"
                          and n["params"]["diagnostics"], timeout=120)
     took = time.monotonic() - t0
     d = note["params"]["diagnostics"][0]
     assert d["range"]["start"]["line"] == text.count("\n") - 1
-    r = raw.call("textDocument/completion", {"textDocument": {"uri": URI},
+    r = raw_server.call("textDocument/completion", {"textDocument": {"uri": URI},
                                              "position": {"line": 1, "character": 3}},
                  timeout=60)
     assert "result" in r
     assert took < 60
 
 
-def test_errors_in_features_are_answers_not_crashes(raw):
-    raw.open(URI, "global x\nprobe begin { x = 1 }\n")
-    r = raw.call("textDocument/rename", {"textDocument": {"uri": URI},
+def test_errors_in_features_are_answers_not_crashes(raw_server):
+    raw_server.open(URI, "global x\nprobe begin { x = 1 }\n")
+    r = raw_server.call("textDocument/rename", {"textDocument": {"uri": URI},
                                          "position": {"line": 1, "character": 14},
                                          "newName": "1bad"})
     assert "error" in r and "not an identifier" in r["error"]["message"]
-    r = raw.call("workspace/executeCommand", {"command": "stap-ls.run", "arguments": [42]})
+    r = raw_server.call("workspace/executeCommand", {"command": "stap-ls.run", "arguments": [42]})
     assert "error" in r and "object" in r["error"]["message"]
-    r = raw.call("workspace/executeCommand", {"command": "stap-ls.listProbes",
+    r = raw_server.call("workspace/executeCommand", {"command": "stap-ls.listProbes",
                                               "arguments": [{}]})
     assert "error" in r and "pattern" in r["error"]["message"]
     assert any(n["method"] == "window/logMessage" and "failed" in n["params"]["message"]
-               for n in raw.notes)
-    assert "result" in _hover(raw, 1, 14)
-    assert raw.close() == 0
+               for n in raw_server.notes)
+    assert "result" in _hover(raw_server, 1, 14)
+    assert raw_server.close() == 0
 
 
 def test_machine_without_tapsets_btf_or_tracefs(tmp_path):
