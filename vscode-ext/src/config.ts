@@ -46,7 +46,7 @@ export interface StapLsSettings {
 }
 
 export const DEFAULTS: Readonly<StapLsSettings> = Object.freeze({
-  command: ['stap-ls', 'serve'],
+  command: ['stap-ls', 'serve', '--daemon'],
   tapsetDirs: [],
   kernelRelease: '',
   arch: '',

@@ -24,7 +24,7 @@ test('defaults when nothing is set', () => {
   const { settings, problems } = normalizeSettings(undefined);
   assert.deepEqual(settings, DEFAULTS);
   assert.deepEqual(problems, []);
-  assert.deepEqual(serverCommandLine(settings), { command: 'stap-ls', args: ['serve'] });
+  assert.deepEqual(serverCommandLine(settings), { command: 'stap-ls', args: ['serve', '--daemon'] });
 });
 
 test('every setting is carried through', () => {
@@ -46,7 +46,7 @@ test('bad values fall back with a message naming the setting', () => {
     command: [], tapsetDirs: '/not/a/list', privilege: 'root', engine: 'kprobes', guru: 'yes',
     kernelRelease: 6,
   });
-  assert.deepEqual(settings.command, ['stap-ls', 'serve']);
+  assert.deepEqual(settings.command, ['stap-ls', 'serve', '--daemon']);
   assert.deepEqual(settings.tapsetDirs, []);
   assert.equal(settings.privilege, 'stapdev');
   assert.equal(settings.engine, 'auto');
@@ -60,7 +60,7 @@ test('bad values fall back with a message naming the setting', () => {
 test('settings are not shared with DEFAULTS', () => {
   const { settings } = normalizeSettings({});
   settings.command.push('--x');
-  assert.deepEqual(DEFAULTS.command, ['stap-ls', 'serve']);
+  assert.deepEqual(DEFAULTS.command, ['stap-ls', 'serve', '--daemon']);
 });
 
 test('findExecutable searches PATH and honours paths with a slash', () => {
