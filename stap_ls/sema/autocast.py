@@ -16,7 +16,8 @@ Nothing flows through array elements, foreach keys, function parameters,
 arithmetic or literals, nor through a ternary with an untyped branch.
 An autocast whose operand has no type is stap's ``unknown type in
 dereference`` (followed by ``unresolved type``); writing through an autocast
-needs guru mode (``write not permitted; need stap -g``).
+needs guru mode (``write not permitted; need stap -g``), and even then not
+to a pretty-printed one (``p->m$ = 0``: ``cannot write to pretty-printed variable``).
 
 This module checks exactly those two rules after the optimiser (stap expands
 autocasts during type resolution, so elided code is not checked).  Where the
@@ -157,10 +158,13 @@ def check_autocasts(prog: Program, guru: bool) -> list[Diagnostic]:
          if fi.body is not None and not isinstance(fi.body, A.EmbeddedCode)]
     for body in bodies:
         for n in A.walk(body):
-            if isinstance(n, A.AssignExpr | A.PreCrement | A.PostCrement) and not guru:
+            if isinstance(n, A.AssignExpr | A.PreCrement | A.PostCrement):
                 tgt = n.left if isinstance(n, A.AssignExpr) else n.operand
                 if isinstance(tgt, A.AutocastOp):
-                    out.append(_err("write not permitted; need stap -g", _arrow(tgt)))
+                    if not guru:
+                        out.append(_err("write not permitted; need stap -g", _arrow(tgt)))
+                    elif any(c.kind == "pretty" for c in tgt.components):
+                        out.append(_err("cannot write to pretty-printed variable", _arrow(tgt)))
             if isinstance(n, A.AutocastOp) and n.operand is not None \
                     and flow.ctype(n.operand) is None:
                 out.append(_err("unknown type in dereference", _arrow(n)))
