@@ -106,8 +106,8 @@ class Generator:
                         kp.timer_field = self.layouts.add_timer_counter(idx)
                     else:
                         kp.period_ns = n * unit_ns
-            case ir.TimerProfile():
-                kp.period_ns = 10**9 // self.opts.hz
+            case ir.TimerProfile(period_ns=p):
+                kp.period_ns = p if p > 0 else 10**9 // self.opts.hz
             case ir.Tracepoint(group=g, name=n):
                 if not re.fullmatch(r"\w+", g) or not re.fullmatch(r"\w+", n):
                     raise Refusal(f'kernel.trace("{g}:{n}")', pt, "a wildcard or odd name")

@@ -109,7 +109,10 @@ class Timer(Node):
 
 @dataclass
 class TimerProfile(Node):
-    pass
+    """Every CPU, on a CPU-clock perf event: ``timer.profile`` (every tick)
+    or stap 4.8's form of it, ``perf.type(1).config(0).sample(N)`` (every
+    ``period_ns``)."""
+    period_ns: int = 0
 
 
 @dataclass

@@ -113,7 +113,12 @@ def probe_point(text: str, target: object | None, span: Span | None) -> ir.Node:
     if head in ("kernel", "module", "kprobe"):
         why = "kprobes are not available to it; use kernel.trace where a tracepoint fits"
     elif head == "perf":
-        why = "perf counters are not implemented"
+        if names == ["perf", "type", "config", "sample"] and comps[1].arg == 1 \
+                and comps[2].arg == 0 and isinstance(comps[3].arg, int) and comps[3].arg > 0:
+            # PERF_TYPE_SOFTWARE / PERF_COUNT_SW_CPU_CLOCK: the period is in
+            # nanoseconds (timer.profile and perf.sw.cpu_clock become this)
+            return ir.TimerProfile(comps[3].arg, span=span)
+        why = "only the CPU clock (perf.sw.cpu_clock) of the perf counters is implemented"
     raise TranslateError(f"the probe point {text}", span, why)
 
 

@@ -123,6 +123,25 @@ probe end { printf("n=%d r=%d\\n", n, r) }
     assert time.monotonic() - t0 < 10
 
 
+def test_profile_and_cpu_clock_points(bpf_ready):
+    """timer.profile (stap 4.8 makes it perf.type(1).config(0).sample(1000000))
+    and perf.sw.cpu_clock.sample(N) run on the CPU-clock perf event of every CPU."""
+    script = """
+global p, c
+probe timer.profile { p++ }
+probe perf.sw.cpu_clock.sample(5000000) { c++ }
+probe timer.ms(500) { exit() }
+probe end { printf("p=%d c=%d\\n", p, c) }
+"""
+    sr = run_script(script, timeout=30)
+    assert sr.code == 0, (sr.diagnostics, sr.stderr)
+    p, c = (int(kv.split("=")[1]) for kv in sr.stdout[-1].split())
+    # every 1 ms and every 5 ms of CPU time on each CPU: mostly idle CPUs
+    # still tick, but far less than wall time says, so only the order holds
+    assert p > 0 and c > 0, sr.stdout
+    assert p > c, (p, c)
+
+
 def test_aggregates_as_stap_prints_them(target_binary):
     """Issue test 4: <<< in a uprobe; @count/@sum/@avg/@min/@max and @hist_log."""
     script = """
