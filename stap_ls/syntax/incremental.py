@@ -367,11 +367,7 @@ def _parse_chunks(source: SourceFile, opts: P.ParseOptions, cache: DeclCache, te
                 rets = [(i, fr[id(d)]) for i, d in enumerate(decls) if id(d) in fr]
                 new_entries[key] = _Entry(source, first, decls, errs, rets)
                 new_chunks[(start, end)] = (key, first)
-        for d in decls:
-            if isinstance(d, list):
-                f.decls.extend(d)
-            else:
-                f.decls.append(d)
+        P.add_decls(f, decls)
         diags.extend(errs)
     cache.entries = new_entries
     return first_return

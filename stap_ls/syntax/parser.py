@@ -268,17 +268,22 @@ def parse_file(source: SourceFile, opts: ParseOptions | None = None) -> ParseRes
         if resume is not None and resume > start:
             more = [(s + resume, e + resume) for s, e in split_declarations(terms[resume:end])]
             todo.extend(reversed(more))
-        for d in decls:
-            if isinstance(d, list):
-                f.decls.extend(d)
-            else:
-                f.decls.append(d)
+        add_decls(f, decls)
         diags.extend(errs)
     _check_file(f, diags, first_return)
     # stap's file is "empty" when no top-level declaration started with a
     # token: each one that began was a preprocessor error (thrown from peek)
     empty = all(isinstance(items[terms[s].start_pos], PPError) for s, _e in chunks)
     return ParseResult(f, diags, toks, items, empty=empty, saw_tokens=bool(toks))
+
+
+def add_decls(f: A.StapFile, decls: list) -> None:
+    """Append a parsed chunk's declarations to ``f`` (an item may be a list of several)."""
+    for d in decls:
+        if isinstance(d, list):
+            f.decls.extend(d)
+        else:
+            f.decls.append(d)
 
 
 def _parse_chunk(lark: Lark, builder: AstBuilder, terms: list[Token], items: list,
