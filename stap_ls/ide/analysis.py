@@ -193,9 +193,6 @@ class Analysis:
         """What pass 2 found (types, derived probes, diagnostics), if it ran."""
         return self.elab.summary if self.elab is not None else None
 
-    #: older name: features read the summary, never a live ``Program``
-    program = pass2
-
     def pass2_diagnostics(self) -> list[Diagnostic]:
         """Pass 2's diagnostics rebuilt against this document's source."""
         s = self.pass2

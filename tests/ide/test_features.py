@@ -47,10 +47,7 @@ def test_missing_script_argument_is_a_hint(env):
 def test_pass2_diagnostics_and_types(env):
     a, _ = analysis_of(env, "global g\nprobe begin { g = \"s\"; g = 1 }\n")
     assert a.elab is not None, "pass 2 did not run"
-    if a.program is None:
-        # pass 2 not available yet: the note says why, pass 1 still answers
-        assert a.elab.note
-        return
+    assert a.pass2 is not None, a.elab.note
     msgs = [d.message for d in a.diagnostics]
     assert any("type mismatch" in m for m in msgs), msgs
 
@@ -58,8 +55,7 @@ def test_pass2_diagnostics_and_types(env):
 def test_similar_code_action(env):
     a, _ = analysis_of(env, "probe begin { print(execnam()) }\n")
     diags = a.diagnostics
-    if a.program is None:
-        return
+    assert a.pass2 is not None, a.elab.note if a.elab else "pass 2 did not run"
     acts = code_actions(a, 0, len(a.source.text), diags)
     assert acts, [d.message for d in diags]
     (span, new), = acts[0].edits
